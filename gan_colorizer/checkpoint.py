@@ -1,0 +1,102 @@
+"""Checkpoints: self-describing, written atomically, loaded without running any pickled code.
+
+Layout (format 1): {"format": 1, "kind": "training" | "generator",
+ "generator": {"name", "args", "state_dict"}, "discriminator": {...} (GAN runs),
+ "ema": state_dict (GAN runs), "optimizers": {...}, "schedulers": {...}, "step": optimiser steps done,
+ "stage": "pretrain" | "gan", "run_config": asdict(RunConfig), "metrics": {name: float}}.
+Only dicts, lists, str, numbers, bools, None and tensors go in, so `weights_only=True` loads it.
+"""
+import os
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from gan_colorizer.errors import CheckpointError, ConfigError
+from gan_colorizer.models import build
+
+FORMAT = 1
+
+
+def save(path: Path, payload: dict) -> None:
+    """Write a temp file, fsync and rename, so a crash or a full disk mid-save keeps the previous file whole."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        with open(tmp, "wb") as f:
+            torch.save({"format": FORMAT, **payload}, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except OSError as err:
+        tmp.unlink(missing_ok=True)
+        raise CheckpointError(f"{path}: could not write checkpoint ({err.strerror or err}); "
+                              f"the previous file is unchanged") from None
+
+
+def read(path: Path) -> dict:
+    """Load tensors and plain data only: opening a checkpoint can never run code."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such checkpoint")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception:  # torch fails on truncated, foreign or unsafe pickles in many different ways
+        raise CheckpointError(f"{path}: not a readable checkpoint file (truncated, foreign, or holds "
+                              f"objects that are not plain data)") from None
+    if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT or "generator" not in ckpt:
+        raise CheckpointError(f"{path}: not a gan_colorizer checkpoint (format {FORMAT})")
+    return ckpt
+
+
+def network_entry(name: str, args: dict, module: nn.Module) -> dict:
+    """{"name", "args", "state_dict"} of an unwrapped module (DDP/compile wrappers are peeled off)."""
+    module = getattr(module, "module", module)
+    module = getattr(module, "_orig_mod", module)
+    return {"name": name, "args": dict(args), "state_dict": module.state_dict()}
+
+
+def build_network(entry: dict, path: Path) -> nn.Module:
+    """Rebuild a network from its checkpoint entry; any mismatch is a one-line CheckpointError."""
+    try:
+        module = build(entry["name"], **entry.get("args", {}))
+        module.load_state_dict(entry["state_dict"])
+    except (KeyError, TypeError, ConfigError, RuntimeError) as err:
+        first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise CheckpointError(f"{path}: network does not match its recorded architecture ({first_line})") from None
+    return module
+
+
+def load_generator(path: Path, device: torch.device | str = "cpu", use_ema: bool = True) -> tuple[nn.Module, dict]:
+    """The generator (the EMA copy when the file has one) in eval mode, and the checkpoint dict.
+
+    Works on training checkpoints of either stage and on generator-only exports.
+    """
+    ckpt = read(path)
+    generator = build_network(ckpt["generator"], path)
+    if use_ema and ckpt.get("ema") is not None:
+        try:
+            generator.load_state_dict(ckpt["ema"])
+        except RuntimeError:
+            raise CheckpointError(f"{path}: EMA weights do not match the generator") from None
+    return generator.to(device).eval(), ckpt
+
+
+def load_state_dict_file(path: Path) -> dict:
+    """A bare state_dict file (pretrained encoder weights), read with weights_only."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception:  # foreign bytes: see read()
+        raise CheckpointError(f"{path}: not a readable weights file") from None
+    if not isinstance(state, dict):
+        raise CheckpointError(f"{path}: expected a state_dict of tensors")
+    return state
+
+
+def export_generator(src: Path, dst: Path) -> None:
+    """Write the small generator-only file that inference reads (EMA weights when present)."""
+    generator, ckpt = load_generator(src)
+    save(dst, {"kind": "generator", "generator": network_entry(ckpt["generator"]["name"], ckpt["generator"]["args"], generator),
+               "step": ckpt.get("step", 0), "stage": ckpt.get("stage", "pretrain"),
+               "run_config": ckpt.get("run_config", {}), "metrics": ckpt.get("metrics", {})})

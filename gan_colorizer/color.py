@@ -1,0 +1,87 @@
+"""RGB <-> CIE Lab (D65) and the one normalisation the networks see.
+
+Ranges: `rgb` is float32 (H, W, 3) in [0, 1] (sRGB); `L` is in [0, 100]; `a`, `b` lie within about
+±110 for sRGB colours (the sRGB gamut spans a in [-86, 98], b in [-108, 95]). Networks see
+`L_n = L / 50 - 1` and `ab_n = ab / 110`, both in [-1, 1]. This is the only module that knows the
+constants 50 and 110.
+
+Conversion is OpenCV's float32 path (matches scikit-image within ~0.2 Lab units and is several times
+faster on full-resolution photos); OpenCV's 8-bit Lab is never used: it quantises a*b* to 1 unit.
+"""
+import cv2
+import numpy as np
+import torch
+
+L_SCALE = 50.0
+AB_SCALE = 110.0
+
+
+def rgb_to_lab(rgb: np.ndarray) -> np.ndarray:
+    """(H, W, 3) float sRGB in [0, 1] -> (H, W, 3) float32 Lab."""
+    return cv2.cvtColor(np.ascontiguousarray(rgb, dtype=np.float32), cv2.COLOR_RGB2Lab)
+
+
+def lab_to_rgb(lab: np.ndarray) -> np.ndarray:
+    """(H, W, 3) float Lab -> (H, W, 3) float32 sRGB, clipped to [0, 1]."""
+    rgb = cv2.cvtColor(np.ascontiguousarray(lab, dtype=np.float32), cv2.COLOR_Lab2RGB)
+    return np.clip(rgb, 0.0, 1.0, out=rgb)
+
+
+def gray_to_L(gray: np.ndarray) -> np.ndarray:
+    """(H, W) gray in [0, 1] (sRGB-encoded) -> (H, W) float32 L: the L of the RGB colour (g, g, g)."""
+    gray3 = np.repeat(np.asarray(gray, dtype=np.float32)[..., None], 3, axis=2)
+    return rgb_to_lab(gray3)[..., 0]
+
+
+def rgb_to_L(rgb: np.ndarray) -> np.ndarray:
+    """(H, W, 3) sRGB in [0, 1] -> (H, W) float32 L, the lightness a grayscale print of it shows."""
+    return rgb_to_lab(rgb)[..., 0]
+
+
+def normalize_L(L: np.ndarray | torch.Tensor):
+    """L in [0, 100] -> L_n in [-1, 1]."""
+    return L / L_SCALE - 1.0
+
+
+def normalize_ab(ab: np.ndarray | torch.Tensor):
+    """ab in Lab units -> ab_n (about [-1, 1])."""
+    return ab / AB_SCALE
+
+
+def denormalize_L(L_n: np.ndarray | torch.Tensor):
+    """L_n in [-1, 1] -> L in [0, 100]."""
+    return (L_n + 1.0) * L_SCALE
+
+
+def denormalize_ab(ab_n: np.ndarray | torch.Tensor):
+    """ab_n in [-1, 1] -> ab in Lab units."""
+    return ab_n * AB_SCALE
+
+
+def merge_lab(L: np.ndarray, ab: np.ndarray) -> np.ndarray:
+    """Pair chroma with the photo's own lightness, never a predicted one.
+
+    L: (H, W) in [0, 100], copied untouched. ab: (h, w, 2) in Lab units; resized here to (H, W)
+    with bilinear interpolation when its size differs (chroma is smooth, so this loses little).
+    Returns (H, W, 3) float32 Lab.
+    """
+    height, width = L.shape
+    if ab.shape[:2] != (height, width):
+        ab = cv2.resize(ab, (width, height), interpolation=cv2.INTER_LINEAR)
+    lab = np.empty((height, width, 3), dtype=np.float32)
+    lab[..., 0] = L
+    lab[..., 1:] = ab
+    return lab
+
+
+def colourfulness(rgb: np.ndarray) -> float:
+    """Hasler & Süsstrunk (2003) colourfulness M^(3) of an sRGB image, on the 0-255 scale.
+
+    rgb: (H, W, 3) in [0, 1]. M = sqrt(sd_rg^2 + sd_yb^2) + 0.3 * sqrt(mean_rg^2 + mean_yb^2) with
+    rg = R - G, yb = (R + G) / 2 - B. 0 for any gray image; ~15 "slightly", ~33 "moderately",
+    ~59 "quite", 82+ "extremely" colourful, as the paper's scale reads.
+    """
+    rgb255 = np.asarray(rgb, dtype=np.float64) * 255.0
+    rg = rgb255[..., 0] - rgb255[..., 1]
+    yb = 0.5 * (rgb255[..., 0] + rgb255[..., 1]) - rgb255[..., 2]
+    return float(np.hypot(rg.std(), yb.std()) + 0.3 * np.hypot(rg.mean(), yb.mean()))

@@ -1,0 +1,181 @@
+"""Run configuration: frozen dataclasses loaded from YAML, overridden by flags, checked once.
+
+Flow: `configs/*.yaml` -> dict -> dotted overrides (`train.lr=1e-4`) -> `RunConfig`. Every error
+names its key (`train.stpes: unknown key; did you mean 'steps'?`). Nothing after `load_config`
+sees a raw dict, except `model.args`, which goes to the registry as builder keyword arguments.
+"""
+import dataclasses
+import difflib
+import typing
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from gan_colorizer.errors import ConfigError
+
+
+def _check(condition: bool, key: str, message: str) -> None:
+    if not condition:
+        raise ConfigError(f"{key}: {message}")
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Which photos, how they are split and how training crops are cut."""
+
+    val_fraction: float = 0.1  # share of photos held out for validation
+    seed: int = 0  # split seed: the same seed gives the same split from a folder or its zip
+    size: int = 256  # training crop side in pixels
+    min_crop: float = 0.7  # smallest crop side, as a share of min(short side, size): zoom-in range
+    gray_threshold: float = 5.0  # photos with Hasler-Süsstrunk colourfulness below this are left out
+    workers: int = 2  # DataLoader decode processes (0 = decode in the main process)
+
+    def __post_init__(self) -> None:
+        _check(0.0 <= self.val_fraction < 1.0, "data.val_fraction", f"must be in [0, 1), got {self.val_fraction}")
+        _check(self.size >= 32, "data.size", f"must be at least 32, got {self.size}")
+        _check(0.1 <= self.min_crop <= 1.0, "data.min_crop", f"must be in [0.1, 1], got {self.min_crop}")
+        _check(self.gray_threshold >= 0, "data.gray_threshold", f"must be >= 0, got {self.gray_threshold}")
+        _check(self.workers >= 0, "data.workers", f"must be >= 0, got {self.workers}")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """A registry name and its builder's arguments, plus where the encoder's ImageNet weights come from."""
+
+    name: str = "mobilenet_unet"
+    args: dict = field(default_factory=dict)
+    encoder_weights: str = "imagenet"  # "imagenet" (from the torch cache), "none" (random), or a file path
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation and bookkeeping of one training run."""
+
+    steps: int = 6000  # total optimiser steps of the run; a resumed run stops at this total
+    batch_size: int = 16
+    lr: float = 1.0e-3
+    weight_decay: float = 1.0e-4
+    warmup_steps: int = 200  # linear warm-up keeps early Adam steps from wrecking pretrained features
+    schedule: str = "cosine"  # cosine | step | constant, after the warm-up
+    grad_clip: float = 1.0  # max global gradient norm (0 = off)
+    val_every: int = 500
+    log_every: int = 25
+    grid_images: int = 6  # fixed val photos shown in TensorBoard
+    seed: int = 0  # weight init and augmentation
+    amp: bool = True  # mixed precision, used on CUDA only
+
+    def __post_init__(self) -> None:
+        for key in ("steps", "batch_size", "val_every", "log_every"):
+            _check(getattr(self, key) >= 1, f"train.{key}", f"must be at least 1, got {getattr(self, key)}")
+        _check(self.lr > 0, "train.lr", f"must be positive, got {self.lr}")
+        _check(self.weight_decay >= 0, "train.weight_decay", f"must be >= 0, got {self.weight_decay}")
+        _check(self.warmup_steps >= 0, "train.warmup_steps", f"must be >= 0, got {self.warmup_steps}")
+        _check(self.schedule in ("cosine", "step", "constant"), "train.schedule",
+               f"must be cosine, step or constant, got {self.schedule!r}")
+        _check(self.grad_clip >= 0, "train.grad_clip", f"must be >= 0, got {self.grad_clip}")
+        _check(self.grid_images >= 0, "train.grid_images", f"must be >= 0, got {self.grid_images}")
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+
+def _coerce(value: Any, kind: Any, key: str) -> Any:
+    """Check one value against its field type; numeric strings pass for floats (YAML reads 2e-4 as str)."""
+    if kind is bool:
+        _check(isinstance(value, bool), key, f"expected true or false, got {value!r}")
+        return value
+    if kind is int:
+        _check(isinstance(value, int) and not isinstance(value, bool), key, f"expected int, got {value!r}")
+        return value
+    if kind is float:
+        if isinstance(value, str):
+            try:
+                return float(value)
+            except ValueError:
+                pass
+        _check(isinstance(value, (int, float)) and not isinstance(value, bool), key, f"expected a number, got {value!r}")
+        return float(value)
+    if kind is str:
+        _check(isinstance(value, str), key, f"expected a string, got {value!r}")
+        return value
+    if kind is dict:
+        _check(isinstance(value, dict), key, f"expected a mapping, got {value!r}")
+        return value
+    return _from_dict(kind, value, key)
+
+
+def _from_dict(cls: type, raw: Any, prefix: str) -> Any:
+    """Build dataclass `cls` from a nested dict, naming the first wrong key."""
+    where = prefix or "config"
+    _check(isinstance(raw, dict), where, f"expected a mapping, got {raw!r}")
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    values = {}
+    for key, value in raw.items():
+        dotted = f"{prefix}.{key}" if prefix else str(key)
+        if key not in names:
+            close = difflib.get_close_matches(str(key), names, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else f"; known: {', '.join(names)}"
+            raise ConfigError(f"{dotted}: unknown key{hint}")
+        values[key] = _coerce(value, hints[key], dotted)
+    return cls(**values)
+
+
+def _set_dotted(tree: dict, dotted: str, value: Any) -> None:
+    parts = dotted.split(".")
+    node = tree
+    for part in parts[:-1]:
+        node = node.setdefault(part, {})
+        _check(isinstance(node, dict), dotted, "cannot set a key inside a non-mapping value")
+    node[parts[-1]] = value
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """`train.lr=1e-4` -> ("train.lr", 1e-4); the value is read as YAML (numbers, bools, lists)."""
+    if "=" not in text:
+        raise ConfigError(f"--set {text!r}: expected key=value, e.g. train.lr=2.0e-4")
+    key, raw = text.split("=", 1)
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError:
+        value = raw
+    return key.strip(), value
+
+
+def load_config(path: Path | None, overrides: dict[str, Any] | None = None, base: dict | None = None) -> RunConfig:
+    """YAML file (or `base`, e.g. a checkpoint's stored config) plus dotted overrides -> RunConfig."""
+    tree: dict = dict(base or {})
+    if path is not None:
+        try:
+            loaded = yaml.safe_load(Path(path).read_text())
+        except OSError as err:
+            raise ConfigError(f"{path}: cannot read config ({err.strerror})") from None
+        except yaml.YAMLError as err:
+            raise ConfigError(f"{path}: not valid YAML ({str(err).splitlines()[0]})") from None
+        tree = _merge(tree, loaded or {})
+    for key, value in (overrides or {}).items():
+        if value is not None:
+            _set_dotted(tree, key, value)
+    return _from_dict(RunConfig, tree, "")
+
+
+def _merge(base: dict, update: dict) -> dict:
+    """Deep-merge `update` into a copy of `base` (a YAML file refines, not replaces, a stored config)."""
+    merged = dict(base)
+    for key, value in update.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict) and key != "args":
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def save_config(cfg: RunConfig, path: Path) -> None:
+    """Write the resolved config, so a run dir records exactly what produced it."""
+    Path(path).write_text(yaml.safe_dump(asdict(cfg), sort_keys=False))

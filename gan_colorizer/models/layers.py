@@ -1,0 +1,30 @@
+"""Building blocks that more than one network uses: normalisation choice, padding to a stride."""
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+NORMS = ("batch", "instance", "none")
+
+
+def norm_layer(norm: str, channels: int) -> nn.Module:
+    """`batch` | `instance` | `none`. Instance norm has no running stats, so it behaves alike in train/eval."""
+    if norm == "batch":
+        return nn.BatchNorm2d(channels)
+    if norm == "instance":
+        return nn.InstanceNorm2d(channels, affine=True)
+    if norm == "none":
+        return nn.Identity()
+    raise ValueError(f"norm must be one of {', '.join(NORMS)}, got {norm!r}")
+
+
+def pad_to_multiple(x: torch.Tensor, multiple: int) -> tuple[torch.Tensor, tuple[int, int]]:
+    """Replicate-pad (B, C, H, W) on the bottom/right to multiples of `multiple`; returns the original (H, W).
+
+    Replicate rather than reflect: reflect needs the pad smaller than the image, which 1-pixel
+    inputs break.
+    """
+    height, width = x.shape[-2:]
+    pad_h, pad_w = (-height) % multiple, (-width) % multiple
+    if pad_h or pad_w:
+        x = F.pad(x, (0, pad_w, 0, pad_h), mode="replicate")
+    return x, (height, width)

@@ -1,0 +1,102 @@
+"""U-Net generator on an ImageNet-pretrained MobileNetV2 encoder: fast on a CPU, knows sky from skin.
+
+The encoder is torchvision's `mobilenet_v2().features` up to its last inverted-residual block (the
+1280-channel 1x1 head is dropped: it only serves the classifier). Skips are tapped at strides 2, 4, 8
+and 16; the decoder upsamples bilinearly and fuses each skip with one 3x3 conv. Chroma is predicted at
+stride 2 and upsampled: a*b* is smooth where L is sharp (the reason Lab colorizers predict it coarse),
+and the full-resolution L is added back by inference anyway.
+"""
+import torch
+import torch.nn.functional as F
+import torchvision
+from torch import nn
+
+from gan_colorizer.models.layers import norm_layer, pad_to_multiple
+from gan_colorizer.models.registry import register
+
+# torchvision's features indices whose outputs feed the decoder, strides 2, 4, 8, 16, 32.
+_TAPS = (1, 3, 6, 13, 17)
+_IMAGENET_MEAN = (0.485, 0.456, 0.406)
+_IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+class SelfAttention(nn.Module):
+    """SAGAN-style self-attention (Zhang et al. 2019): lets distant regions of one object agree on a hue.
+
+    gamma starts at 0, so an inserted block is the identity until training gives it weight.
+    """
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        inner = max(1, channels // 8)
+        self.query = nn.Conv2d(channels, inner, 1)
+        self.key = nn.Conv2d(channels, inner, 1)
+        self.value = nn.Conv2d(channels, channels, 1)
+        self.gamma = nn.Parameter(torch.zeros(1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        batch, channels, height, width = x.shape
+        q = self.query(x).flatten(2).transpose(1, 2)  # (B, HW, C/8)
+        k = self.key(x).flatten(2).transpose(1, 2)  # (B, HW, C/8)
+        v = self.value(x).flatten(2).transpose(1, 2)  # (B, HW, C)
+        attended = F.scaled_dot_product_attention(q, k, v)  # (B, HW, C)
+        return x + self.gamma * attended.transpose(1, 2).reshape(batch, channels, height, width)
+
+
+def _conv_block(in_ch: int, out_ch: int, norm: str) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Conv2d(in_ch, out_ch, 3, padding=1, bias=norm == "none"),
+        norm_layer(norm, out_ch),
+        nn.ReLU(inplace=True),
+    )
+
+
+@register("mobilenet_unet")
+class MobileNetUNet(nn.Module):
+    """L_n (B, 1, H, W) in [-1, 1] -> ab_n (B, 2, H, W) in [-1, 1], any H, W >= 1.
+
+    decoder_channels: widths after fusing the stride-16, 8, 4 and 2 skips (4 values).
+    width_mult: MobileNetV2 width; ImageNet weights exist only for 1.0 (smaller is for tests).
+    attention: a self-attention block on the stride-16 features.
+    """
+
+    encoder_weights_file = "mobilenet_v2_features_imagenet-26a8ac00.pth"
+    stride = 32
+
+    def __init__(self, *, decoder_channels: tuple[int, ...] = (128, 64, 48, 32), norm: str = "batch",
+                 attention: bool = True, width_mult: float = 1.0) -> None:
+        super().__init__()
+        if len(decoder_channels) != 4 or min(decoder_channels) < 1:
+            raise ValueError(f"decoder_channels must be 4 positive widths, got {decoder_channels}")
+        features = torchvision.models.mobilenet_v2(width_mult=width_mult).features
+        self.encoder = features[: _TAPS[-1] + 1]
+        tap_channels = [self._out_channels(features[i]) for i in _TAPS]
+        self.register_buffer("mean", torch.tensor(_IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(_IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
+        self.attention = SelfAttention(tap_channels[3]) if attention else nn.Identity()
+        blocks, in_ch = [], tap_channels[4]
+        for skip_ch, out_ch in zip(reversed(tap_channels[:4]), decoder_channels):
+            blocks.append(_conv_block(in_ch + skip_ch, out_ch, norm))
+            in_ch = out_ch
+        self.decoder = nn.ModuleList(blocks)
+        self.head = nn.Conv2d(in_ch, 2, 3, padding=1)
+
+    @staticmethod
+    def _out_channels(block: nn.Module) -> int:
+        return [m for m in block.modules() if isinstance(m, nn.Conv2d)][-1].out_channels
+
+    def forward(self, L_n: torch.Tensor) -> torch.Tensor:
+        x, (height, width) = pad_to_multiple(L_n, self.stride)
+        gray = (x + 1.0) * 0.5  # L_n -> a gray RGB value in [0, 1], as the ImageNet encoder expects
+        x = (gray.expand(-1, 3, -1, -1) - self.mean) / self.std
+        skips = []
+        for index, layer in enumerate(self.encoder):
+            x = layer(x)
+            if index in _TAPS[:4]:
+                skips.append(self.attention(x) if index == _TAPS[3] else x)
+        for block, skip in zip(self.decoder, reversed(skips)):
+            x = F.interpolate(x, size=skip.shape[-2:], mode="bilinear", align_corners=False)
+            x = block(torch.cat([x, skip], dim=1))
+        ab_n = torch.tanh(self.head(x))  # (B, 2, H/2, W/2)
+        ab_n = F.interpolate(ab_n, scale_factor=2.0, mode="bilinear", align_corners=False)
+        return ab_n[..., :height, :width]
