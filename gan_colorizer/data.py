@@ -13,6 +13,7 @@ number of workers.
 import json
 import logging
 import math
+import os
 import random
 import zipfile
 from dataclasses import dataclass
@@ -42,6 +43,7 @@ class PhotoSource:
     def __init__(self, root: Path) -> None:
         self.root = Path(root).expanduser()
         self._zip: zipfile.ZipFile | None = None
+        self._zip_pid = 0
         if self.root.is_dir():
             names = [p.relative_to(self.root).as_posix() for p in self.root.rglob("*")
                      if p.is_file() and is_image_name(p.name)]
@@ -64,8 +66,10 @@ class PhotoSource:
         name = self._name_of[key]
         if self.root.is_dir():
             return (self.root / name).read_bytes()
-        if self._zip is None:  # opened lazily, once per DataLoader worker process
-            self._zip = zipfile.ZipFile(self.root)
+        if self._zip is None or self._zip_pid != os.getpid():
+            # One handle per process: forked DataLoader workers sharing the parent's file offset
+            # read each other's bytes (zipfile then reports bad CRCs).
+            self._zip, self._zip_pid = zipfile.ZipFile(self.root), os.getpid()
         return self._zip.read(name)
 
     def decode(self, key: str, reduce: int = 1) -> Picture:
