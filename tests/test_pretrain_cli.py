@@ -1,0 +1,65 @@
+"""The pretrain tool end to end on tiny data: files written, loss falls, resume continues, errors are one line."""
+import pytest
+from click.testing import CliRunner
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from gan_colorizer import checkpoint
+from tests.conftest import TINY_CONFIG
+from tools import pretrain
+
+
+def run(*args: str):
+    return CliRunner().invoke(pretrain.main, [str(a) for a in args])
+
+
+@pytest.fixture
+def tiny_run(photo_zip, tmp_path):
+    out = tmp_path / "run"
+    result = run("--data", photo_zip, "--out", out, "--config", TINY_CONFIG, "--steps", 4)
+    assert result.exit_code == 0, result.output
+    return out
+
+
+def test_pretrain_writes_checkpoints_events_config_and_split(tiny_run):
+    for name in ("last.pt", "best.pt", "config.yaml", "split.json"):
+        assert (tiny_run / name).is_file()
+    last = checkpoint.read(tiny_run / "last.pt")
+    assert last["step"] == 4 and last["stage"] == "pretrain" and set(last["metrics"]) == {"l1", "psnr"}
+    events = EventAccumulator(str(tiny_run))
+    events.Reload()
+    assert "images/val" in events.Tags()["images"]
+    assert {"train/loss_l1", "train/lr", "val/psnr", "val/l1"} <= set(events.Tags()["scalars"])
+
+
+def test_resume_continues_the_step_count(tiny_run, photo_zip):
+    result = run("--data", photo_zip, "--out", tiny_run, "--steps", 6, "--resume")
+    assert result.exit_code == 0, result.output
+    assert checkpoint.read(tiny_run / "last.pt")["step"] == 6
+
+
+def test_pretrain_lowers_l1_on_its_data(photo_zip, tmp_path):
+    out = tmp_path / "longer"
+    result = run("--data", photo_zip, "--out", out, "--config", TINY_CONFIG, "--steps", 40,
+                 "--set", "train.val_every=40", "--set", "data.val_fraction=0")
+    assert result.exit_code == 0, result.output
+    events = EventAccumulator(str(out))
+    events.Reload()
+    losses = [s.value for s in events.Scalars("train/loss_l1")]
+    assert sum(losses[-5:]) < 0.8 * sum(losses[:5])
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--data", "{tmp}/nope"], "no such folder or .zip"),
+    (["--data", "{zip}", "--set", "train.lr=fast"], "train.lr: expected a number"),
+    (["--data", "{zip}", "--set", "train.stpes=3"], "did you mean 'steps'"),
+    (["--data", "{zip}", "--set", "model.name=unet9"], "unknown model 'unet9'"),
+    (["--data", "{zip}", "--set", "model.args.depth=3"], "unexpected keyword argument 'depth'"),
+])
+def test_bad_input_is_one_error_line(args, message, photo_zip, tmp_path):
+    args = [a.format(tmp=tmp_path, zip=photo_zip) for a in args]
+    result = run(*args, "--out", tmp_path / "bad", "--config", TINY_CONFIG)
+    assert result.exit_code == 1
+    assert isinstance(result.exception, SystemExit)
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert lines[-1].startswith("Error: ") and message in lines[-1]
+    assert "Traceback" not in result.output
