@@ -1,0 +1,224 @@
+"""Score colorizations against the truth: two folders, or a checkpoint on a data set's split.
+
+Every evaluation has two rows: `model` (the predictions) and `gray` (the truth's own lightness with
+a*b* = 0, i.e. what the model was given), so a table always says how far a model is above doing
+nothing. Per-file problems (unreadable, sizes that differ) get one line each and are left out;
+files with no partner in the other folder are listed and left out. Metrics: see metrics.py.
+"""
+import csv
+import io
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from gan_colorizer import checkpoint, color, data, images, metrics
+from gan_colorizer.config import load_config
+from gan_colorizer.errors import CheckpointError, ColorizerError, ConfigError, DataError, ImageError
+from gan_colorizer.inference import Colorizer
+
+SPLITS = ("val", "all")
+_MAX_LISTED = 10  # unpaired files printed one per line; the rest as a count
+
+
+@dataclass
+class Evaluation:
+    """metrics: {"model": {...}, "gray": {...}}, each keyed by metrics.METRIC_KEYS.
+
+    rows: per image and prediction, keyed by metrics.ROW_KEYS.
+    unpaired: files without a partner, left out. skipped: one `name: reason` line per pair left out.
+    """
+
+    metrics: dict[str, dict[str, float]]
+    rows: list[dict]
+    unpaired: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+
+
+def gray_version(gt_rgb8: np.ndarray) -> np.ndarray:
+    """(H, W, 3) uint8 -> (H, W, 3) uint8 gray with the same L and a*b* = 0: the model's own input."""
+    L = color.rgb_to_L(gt_rgb8.astype(np.float32) / 255.0)
+    rgb = color.lab_to_rgb(color.merge_lab(L, np.zeros((*L.shape, 2), dtype=np.float32)))
+    # Lab -> RGB leaves the three channels ~1e-7 apart; one channel copied keeps the gray exactly neutral.
+    return np.repeat(images.to_uint8(rgb[..., :1]), 3, axis=2)
+
+
+def build_scorer(device: torch.device, lpips_net: str = "squeeze") -> metrics.Scorer:
+    """A Scorer with LPIPS and Inception loaded on `device`; MissingWeightsError before any image is read."""
+    return metrics.Scorer(metrics.load_lpips(lpips_net, device), metrics.load_inception(device))
+
+
+def _read_rgb8(path: Path) -> np.ndarray:
+    """Any image file -> (H, W, 3) uint8; alpha is ignored (metrics compare colour only)."""
+    return images.to_uint8(images.read_image(path).rgb)
+
+
+def _note(lines: list[str], line: str) -> None:
+    lines.append(line)
+    tqdm.write(line)
+
+
+def list_images(root: Path) -> dict[str, list[Path]]:
+    """Relative path without suffix ('a/x') -> the image files under `root` with that name."""
+    if not root.is_dir():
+        raise DataError(f"{root}: no such folder")
+    found: dict[str, list[Path]] = {}
+    for path in sorted(root.rglob("*")):
+        if path.is_file() and images.is_image_name(path.name):
+            found.setdefault(path.relative_to(root).with_suffix("").as_posix(), []).append(path)
+    if not found:
+        raise DataError(f"{root}: no images found (looked for {' '.join(images.IMAGE_SUFFIXES)})")
+    return found
+
+
+def pair_folders(pred_dir: Path, gt_dir: Path) -> tuple[list[tuple[str, Path, Path]], list[str], list[str]]:
+    """Pair predictions with truths by relative path and stem (pred a/x.png <-> truth a/x.jpg).
+
+    Returns (pairs (key, pred, truth), unpaired lines, ambiguous lines); a name held by two files
+    of one folder (x.jpg and x.png) is ambiguous and left out.
+    """
+    preds, truths = list_images(pred_dir), list_images(gt_dir)
+    pairs, unpaired, ambiguous = [], [], []
+    for key in sorted(preds.keys() | truths.keys()):
+        mine, theirs = preds.get(key, []), truths.get(key, [])
+        if len(mine) > 1 or len(theirs) > 1:
+            names = ", ".join(str(p) for p in mine + theirs)
+            ambiguous.append(f"{key}: several files share this name ({names}); left out")
+        elif not theirs:
+            unpaired.append(f"{mine[0]}: no ground truth named {key}.* in {gt_dir}; left out")
+        elif not mine:
+            unpaired.append(f"{theirs[0]}: no prediction named {key}.* in {pred_dir}; left out")
+        else:
+            pairs.append((key, mine[0], theirs[0]))
+    return pairs, unpaired, ambiguous
+
+
+def evaluate_folders(pred_dir: Path, gt_dir: Path, device: torch.device, lpips_net: str = "squeeze") -> Evaluation:
+    """Score every prediction in `pred_dir` against its truth in `gt_dir`, plus the gray baseline."""
+    pred_dir, gt_dir = Path(pred_dir), Path(gt_dir)
+    pairs, unpaired, skipped = pair_folders(pred_dir, gt_dir)
+    if not pairs:
+        raise DataError(f"{pred_dir} and {gt_dir}: no prediction has a ground truth of the same "
+                        f"relative path and name")
+    scorer = build_scorer(device, lpips_net)
+    for line in unpaired[:_MAX_LISTED]:
+        tqdm.write(line)
+    if len(unpaired) > _MAX_LISTED:
+        tqdm.write(f"... and {len(unpaired) - _MAX_LISTED} more file(s) without a partner, left out")
+    for line in skipped:
+        tqdm.write(line)
+    for key, pred_path, gt_path in tqdm(pairs, desc="evaluating", unit="image", disable=None):
+        try:
+            pred, truth = _read_rgb8(pred_path), _read_rgb8(gt_path)
+        except ImageError as err:
+            _note(skipped, f"{err}; pair {key} left out")
+            continue
+        if pred.shape != truth.shape:
+            _note(skipped, f"{pred_path}: {pred.shape[1]}x{pred.shape[0]} px but its ground truth {gt_path} "
+                           f"is {truth.shape[1]}x{truth.shape[0]} px; left out")
+            continue
+        scorer.add(truth, {"model": pred, "gray": gray_version(truth)}, name=key)
+    return _finish(scorer, unpaired, skipped)
+
+
+def _finish(scorer: metrics.Scorer, unpaired: list[str], skipped: list[str]) -> Evaluation:
+    if not scorer.rows:
+        raise DataError(f"no image pair could be scored ({len(skipped)} left out; reasons above)")
+    return Evaluation(scorer.result(), scorer.rows, unpaired, skipped)
+
+
+def split_keys_of(checkpoint_path: Path, source: data.PhotoSource, split: str) -> list[str]:
+    """The photos of `split`: 'val' is the checkpoint's own val split (its stored data config), 'all' every photo.
+
+    Near-gray and unreadable photos are left out as in training (data.scan).
+    """
+    if split not in SPLITS:
+        raise ConfigError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
+    stored = checkpoint.read(checkpoint_path).get("run_config") or {}
+    if split == "val" and "data" not in stored:
+        raise CheckpointError(f"{checkpoint_path}: stores no data config, so its val split is unknown; "
+                              f"use --split all")
+    data_cfg = load_config(None, base={"data": stored.get("data", {})}).data
+    photos = data.scan(source, data_cfg)
+    keys = photos.val if split == "val" else sorted(photos.train + photos.val)
+    if not keys:
+        raise DataError(f"{source.root}: the {split} split is empty (val_fraction {data_cfg.val_fraction})")
+    return keys
+
+
+def evaluate_checkpoint(checkpoint_path: Path, data_path: Path, split: str, device: torch.device,
+                        lpips_net: str = "squeeze", save_pred: Path | None = None) -> Evaluation:
+    """Colorize each photo of `split` at full resolution from its gray version and score it.
+
+    save_pred: folder for the predictions as PNG (lossless, so `--pred` on it gives the same
+    numbers), mirroring the photos' relative paths; it must lie outside a data folder.
+    """
+    checkpoint_path, data_path = Path(checkpoint_path), Path(data_path)
+    if save_pred is not None and data_path.is_dir():
+        real_data, real_out = data_path.resolve(), Path(save_pred).resolve()
+        if real_out == real_data or real_data in real_out.parents:
+            raise ConfigError(f"--save-pred {save_pred} is inside --data {data_path}; choose a folder outside it")
+    colorizer = Colorizer.from_checkpoint(checkpoint_path, device=device)
+    source = data.PhotoSource(data_path)
+    keys = split_keys_of(checkpoint_path, source, split)
+    scorer = build_scorer(device, lpips_net)
+    skipped: list[str] = []
+    for key in tqdm(keys, desc=f"evaluating {split}", unit="image", disable=None):
+        try:
+            truth = images.to_uint8(source.decode(key).rgb)
+        except ImageError as err:
+            _note(skipped, f"{err}; left out")
+            continue
+        pred = colorizer(truth)
+        if save_pred is not None:
+            images.write_image(Path(save_pred) / PurePosixPath(key).with_suffix(".png"), pred)
+        scorer.add(truth, {"model": pred, "gray": gray_version(truth)}, name=key)
+    return _finish(scorer, [], skipped)
+
+
+def _plain(value: float | int) -> float | int | None:
+    """JSON has no NaN or infinity: a metric without data is written as null."""
+    return value if isinstance(value, int) or math.isfinite(value) else None
+
+
+def save_json(table: dict[str, dict[str, float]], path: Path) -> None:
+    """Write {"model": {...}, "gray": {...}} with metrics.METRIC_KEYS; nan becomes null."""
+    content = {label: {key: _plain(row[key]) for key in metrics.METRIC_KEYS} for label, row in table.items()}
+    _write_text(Path(path), json.dumps(content, indent=2) + "\n")
+
+
+def save_csv(rows: list[dict], path: Path) -> None:
+    """A header and one line per image and prediction, columns metrics.ROW_KEYS."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=metrics.ROW_KEYS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    _write_text(Path(path), buffer.getvalue())
+
+
+def _write_text(path: Path, text: str) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    except OSError as err:
+        raise ColorizerError(f"{path}: cannot write ({err.strerror})") from None
+
+
+def format_table(table: dict[str, dict[str, float]], lpips_net: str = "squeeze") -> str:
+    """The metrics as an aligned text table, one line per row, and a note on what n means."""
+    columns = [("n", "n", "9d"), ("psnr", "PSNR", "9.2f"), ("ssim", "SSIM", "9.4f"), ("lpips", "LPIPS", "9.4f"),
+               ("fid_lite", "FID-lite", "9.2f"), ("kid", "KID", "9.4f"), ("cf_pred", "CF pred", "9.1f"),
+               ("cf_gt", "CF truth", "9.1f"), ("delta_cf_means", "dCF means", "+9.1f"),
+               ("delta_cf_per_image", "|dCF| img", "9.1f")]
+    lines = ["       " + " ".join(f"{title:>9}" for _, title, _ in columns)]
+    for label, row in table.items():
+        cells = [format(row[key], spec) if key == "n" or math.isfinite(row[key]) else f"{'-':>9}"
+                 for key, _, spec in columns]
+        lines.append(f"{label:<7}" + " ".join(cells))
+    n = next(iter(table.values()))["n"] if table else 0
+    lines.append(f"LPIPS {lpips_net}; FID-lite and KID over n={n} images: compare FID-lite only at equal n.")
+    return "\n".join(lines)

@@ -1,0 +1,170 @@
+"""Metrics on images and features whose answers are known: identical, shifted, gray, very different."""
+import math
+
+import numpy as np
+import pytest
+from pytorch_fid.fid_score import calculate_frechet_distance
+from skimage import data as skdata
+
+from gan_colorizer import metrics, runtime
+from gan_colorizer.errors import MissingWeightsError
+from tests.conftest import small
+
+needs_lpips = pytest.mark.skipif(not (runtime.torch_cache_dir() / metrics.LPIPS_NETS["squeeze"]).is_file(),
+                                 reason="LPIPS squeezenet weights are not in the torch cache")
+needs_inception = pytest.mark.skipif(not (runtime.torch_cache_dir() / metrics.INCEPTION_WEIGHTS).is_file(),
+                                     reason="pytorch-fid Inception weights are not in the torch cache")
+
+
+@pytest.fixture(scope="module")
+def photos() -> list[np.ndarray]:
+    """Four (40, 48, 3) uint8 photos."""
+    return [small(photo, 48, 40) for photo in (skdata.astronaut(), skdata.chelsea(), skdata.coffee(), skdata.rocket())]
+
+
+@pytest.fixture(scope="module")
+def lpips_model():
+    if not (runtime.torch_cache_dir() / metrics.LPIPS_NETS["squeeze"]).is_file():
+        pytest.skip("LPIPS squeezenet weights are not in the torch cache")
+    return metrics.load_lpips("squeeze")
+
+
+@pytest.fixture(scope="module")
+def inception():
+    if not (runtime.torch_cache_dir() / metrics.INCEPTION_WEIGHTS).is_file():
+        pytest.skip("pytorch-fid Inception weights are not in the torch cache")
+    return metrics.load_inception()
+
+
+def test_psnr_of_identical_images_is_the_cap(photos):
+    assert metrics.psnr(photos[0], photos[0].copy()) == metrics.PSNR_CAP_DB
+
+
+def test_psnr_of_a_uniform_shift_is_known():
+    gt = np.random.default_rng(0).integers(0, 240, size=(20, 30, 3), dtype=np.uint8)
+    assert metrics.psnr(gt + 10, gt) == pytest.approx(20 * math.log10(255 / 10), abs=1e-9)
+
+
+@pytest.mark.parametrize("shape", [(40, 48), (5, 6), (3, 9), (2, 2), (1, 1)])
+def test_ssim_is_one_for_identical_images_of_any_size(shape):
+    image = np.random.default_rng(1).integers(0, 256, size=(*shape, 3), dtype=np.uint8)
+    assert metrics.ssim(image, image.copy()) == pytest.approx(1.0)
+    assert metrics.ssim(255 - image, image) < 0.9
+
+
+def test_colourfulness_of_gray_is_zero_and_of_a_photo_is_not(photos):
+    gray = np.repeat(photos[1][..., :1], 3, axis=2)
+    assert metrics.colourfulness8(gray) == 0.0
+    assert metrics.colourfulness8(photos[1]) > 10.0
+
+
+def _features(seed: int, n: int, dims: int, shift: float = 0.0) -> np.ndarray:
+    return np.random.default_rng(seed).normal(shift, 1.0, size=(n, dims))
+
+
+@pytest.mark.parametrize("n", [6, 40])  # fewer than the 16 dimensions (low-rank path), and more (pytorch-fid's)
+def test_frechet_distance_matches_pytorch_fid(n):
+    a, b = _features(0, n, 16), _features(1, n + 3, 16, shift=0.5)
+    expected = calculate_frechet_distance(a.mean(0), np.cov(a, rowvar=False), b.mean(0), np.cov(b, rowvar=False))
+    assert metrics.frechet_distance(a, b) == pytest.approx(expected, rel=1e-6)
+
+
+def test_frechet_distance_is_zero_for_a_set_against_itself_and_grows_with_difference():
+    a = _features(0, 10, 64)
+    assert metrics.frechet_distance(a, a.copy()) == pytest.approx(0.0, abs=1e-9)
+    assert metrics.frechet_distance(a, _features(1, 10, 64, shift=1.0)) > 50.0
+
+
+def test_kernel_inception_distance_exact_value():
+    # d = 1: k(0, 0) = 1, k(1, 1) = 8, k(0, 1) = 1, so MMD^2 = 1 + 8 - 2 * 1.
+    assert metrics.kernel_inception_distance(np.zeros((2, 1)), np.ones((3, 1))) == pytest.approx(7.0)
+
+
+def test_kernel_inception_distance_is_near_zero_for_one_distribution():
+    same = metrics.kernel_inception_distance(_features(0, 200, 32), _features(1, 200, 32))
+    itself = metrics.kernel_inception_distance(_features(0, 200, 32), _features(0, 200, 32))
+    different = metrics.kernel_inception_distance(_features(0, 200, 32), _features(1, 200, 32, shift=1.0))
+    assert abs(same) < 0.01 * different
+    assert abs(itself) < 0.01 * different
+
+
+def test_set_distances_need_two_images():
+    one, many = _features(0, 1, 8), _features(1, 5, 8)
+    assert math.isnan(metrics.frechet_distance(one, many))
+    assert math.isnan(metrics.kernel_inception_distance(many, one))
+
+
+@pytest.mark.parametrize("net", list(metrics.LPIPS_NETS))
+def test_missing_lpips_weights_name_the_file(net, tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    with pytest.raises(MissingWeightsError, match=metrics.LPIPS_NETS[net]):
+        metrics.load_lpips(net)
+
+
+def test_missing_inception_weights_name_the_file(tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    with pytest.raises(MissingWeightsError, match=metrics.INCEPTION_WEIGHTS):
+        metrics.load_inception()
+
+
+def test_foreign_weights_file_is_a_one_line_error(tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    cache = runtime.torch_cache_dir()
+    cache.mkdir(parents=True)
+    (cache / metrics.INCEPTION_WEIGHTS).write_bytes(b"not a state dict")
+    with pytest.raises(MissingWeightsError, match="replace it") as caught:
+        metrics.load_inception()
+    assert "\n" not in str(caught.value)
+
+
+def test_scorer_without_networks_reports_every_key(photos):
+    scorer = metrics.Scorer()
+    for photo in photos:
+        scorer.add(photo, {"model": photo.copy()}, name="x")
+    result = scorer.result()["model"]
+    assert tuple(result) == metrics.METRIC_KEYS
+    assert result["n"] == 4 and result["psnr"] == metrics.PSNR_CAP_DB and result["ssim"] == pytest.approx(1.0)
+    assert result["delta_cf_means"] == 0.0 and result["delta_cf_per_image"] == 0.0
+    assert all(math.isnan(result[key]) for key in ("lpips", "fid_lite", "kid"))
+    assert [tuple(row) for row in scorer.rows] == [metrics.ROW_KEYS] * 4
+
+
+def test_scorer_refuses_a_changing_set_of_predictions(photos):
+    scorer = metrics.Scorer()
+    scorer.add(photos[0], {"model": photos[0]})
+    with pytest.raises(ValueError, match="differ"):
+        scorer.add(photos[1], {"model": photos[1], "gray": photos[1]})
+
+
+@needs_lpips
+def test_lpips_is_zero_for_identical_images_and_grows_with_damage(lpips_model, photos):
+    noisy = np.clip(photos[0] + np.random.default_rng(0).normal(0, 25, photos[0].shape), 0, 255).astype(np.uint8)
+    identical, damaged, other = metrics.lpips_distances(lpips_model, [photos[0], noisy, photos[2]], [photos[0]] * 3)
+    assert identical == pytest.approx(0.0, abs=1e-6)
+    assert 0.0 < damaged < other
+
+
+@needs_lpips
+def test_lpips_of_an_image_too_small_for_the_network_is_nan(lpips_model):
+    tiny = np.zeros((8, 8, 3), dtype=np.uint8)
+    assert math.isnan(metrics.lpips_distances(lpips_model, [tiny], [tiny])[0])
+
+
+@needs_inception
+def test_inception_features_take_any_size(inception, photos):
+    features = metrics.inception_features(inception, [photos[0], small(photos[1], 31, 57)])
+    assert features.shape == (2, metrics.INCEPTION_DIMS) and np.isfinite(features).all()
+
+
+@needs_lpips
+@needs_inception
+def test_scorer_identical_sets_are_perfect_and_a_different_set_is_far(lpips_model, inception, photos):
+    scorer = metrics.Scorer(lpips_model, inception, batch_size=4)
+    for index, photo in enumerate(photos[:3]):  # 3 images: FID needs 2; each costs 3 Inception passes
+        scorer.add(photo, {"same": photo.copy(), "other": photos[index + 1][::-1].copy()}, name=str(index))
+    result = scorer.result()
+    same, other = result["same"], result["other"]
+    assert same["psnr"] == metrics.PSNR_CAP_DB and same["ssim"] == pytest.approx(1.0)
+    assert same["lpips"] == pytest.approx(0.0, abs=1e-6) and same["delta_cf_per_image"] == 0.0
+    assert same["fid_lite"] == pytest.approx(0.0, abs=1e-6)
+    assert other["fid_lite"] > 10.0 and other["lpips"] > 0.3
