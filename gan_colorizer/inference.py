@@ -36,8 +36,11 @@ DEFAULT_MAX_PIXELS = 100_000_000
 OUTPUT_FORMATS = ("jpg", "png", "webp", "tif", "bmp")
 # Bisection steps on the chroma scale of out-of-gamut pixels: 2**-8 of the chroma, < 0.5 ab units.
 _GAMUT_STEPS = 8
-# A channel this far outside [0, 1] counts as in gamut: 8-bit rounding hides half a step anyway.
-_GAMUT_SLACK = 0.5 / 255.0
+# OpenCV's D65 white point (X, Y, Z) and the sRGB XYZ->linear RGB matrix it uses (IEC 61966-2-1).
+_D65_WHITE = np.array([0.950456, 1.0, 1.088754])
+_XYZ_TO_LINEAR_RGB = np.array([[3.240479, -1.53715, -0.498535],
+                               [-0.969256, 1.875991, 0.041556],
+                               [0.055648, -0.204043, 1.057311]])
 
 
 def fold_batchnorm(module: nn.Module) -> nn.Module:
@@ -106,34 +109,46 @@ def lab_to_rgb_in_gamut(lab: np.ndarray) -> np.ndarray:
     Clipping R, G, B separately (what `color.lab_to_rgb` does) moves lightness, by 10+ L units for
     a saturated colour at a dark or bright L. Instead, pixels outside sRGB get their a*b* scaled
     toward 0 (hue and L fixed) by bisection on a per-pixel scale: s = 0 is the gray of that L,
-    always inside. Only those pixels are converted again, so a photo costs one full conversion.
+    always inside. Only pixels that came out clipped are examined again, so a photo costs one
+    full conversion.
     """
-    rgb = cv2.cvtColor(np.ascontiguousarray(lab, dtype=np.float32), cv2.COLOR_Lab2RGB)  # unclipped
-    outside = np.flatnonzero(_inside_mask(rgb) == 0)
+    rgb = color.lab_to_rgb(lab)
+    # Clipped pixels sit exactly on 0 or 1; in-gamut ones only rarely (pure black or white).
+    on_edge = np.flatnonzero(cv2.inRange(rgb, (1e-6,) * 3, (1.0 - 1e-6,) * 3) == 0)
+    edge_lab = lab.reshape(-1, 3)[on_edge]
+    outside = on_edge[~_in_gamut(edge_lab)]
     if outside.size:
-        rgb.reshape(-1, 3)[outside] = _shrink_chroma_into_gamut(lab.reshape(-1, 3)[outside])
-    return np.clip(rgb, 0.0, 1.0, out=rgb)
+        rgb.reshape(-1, 3)[outside] = color.lab_to_rgb(_shrink_chroma(lab.reshape(-1, 3)[outside])[:, None])[:, 0]
+    return rgb
 
 
-def _shrink_chroma_into_gamut(lab: np.ndarray) -> np.ndarray:
-    """(N, 3) Lab of out-of-gamut pixels -> (N, 3) sRGB of the largest in-gamut chroma scale found."""
-    low = np.zeros(len(lab), dtype=np.float32)  # a scale known to be inside
-    high = np.ones(len(lab), dtype=np.float32)  # a scale known to be outside
-    trial = np.empty_like(lab)[:, None]  # (N, 1, 3): cvtColor wants an image
-    trial[:, 0, 0] = lab[:, 0]
+def _in_gamut(lab: np.ndarray) -> np.ndarray:
+    """(N, 3) Lab -> (N,) bool: does the colour lie inside sRGB (unclipped linear R, G, B in [0, 1])?
+
+    OpenCV's float Lab->RGB clamps its output, so it cannot answer this; these are the CIE Lab->XYZ
+    formulas and the sRGB XYZ->RGB matrix with OpenCV's D65 white, to agree with its conversion.
+    """
+    fy = (lab[:, 0].astype(np.float64) + 16.0) / 116.0
+    f = np.stack([fy + lab[:, 1] / 500.0, fy, fy - lab[:, 2] / 200.0], axis=1)
+    xyz = np.where(f > 6.0 / 29.0, f**3, 3.0 * (6.0 / 29.0) ** 2 * (f - 4.0 / 29.0)) * _D65_WHITE
+    linear_rgb = xyz @ _XYZ_TO_LINEAR_RGB.T
+    # 1e-4 of slack: clipping that little moves L by < 0.07 even next to black.
+    return np.all((linear_rgb >= -1e-4) & (linear_rgb <= 1.0 + 1e-4), axis=1)
+
+
+def _shrink_chroma(lab: np.ndarray) -> np.ndarray:
+    """(N, 3) Lab outside sRGB -> (N, 3) Lab with a*b* scaled to the largest in-gamut scale found."""
+    low = np.zeros(len(lab), dtype=np.float32)  # a chroma scale known to be inside
+    high = np.ones(len(lab), dtype=np.float32)  # one known to be outside
+    trial = lab.copy()
     for _ in range(_GAMUT_STEPS):
         middle = 0.5 * (low + high)
-        trial[:, 0, 1:] = lab[:, 1:] * middle[:, None]
-        inside = _inside_mask(cv2.cvtColor(trial, cv2.COLOR_Lab2RGB))[:, 0] > 0
+        trial[:, 1:] = lab[:, 1:] * middle[:, None]
+        inside = _in_gamut(trial)
         low = np.where(inside, middle, low)
         high = np.where(inside, high, middle)
-    trial[:, 0, 1:] = lab[:, 1:] * low[:, None]
-    return cv2.cvtColor(trial, cv2.COLOR_Lab2RGB)[:, 0]
-
-
-def _inside_mask(rgb: np.ndarray) -> np.ndarray:
-    """(H, W, 3) float RGB -> (H, W) uint8, 255 where every channel is within [0, 1] (plus the slack)."""
-    return cv2.inRange(rgb, (-_GAMUT_SLACK,) * 3, (1.0 + _GAMUT_SLACK,) * 3)
+    trial[:, 1:] = lab[:, 1:] * low[:, None]
+    return trial
 
 
 def array_to_rgb(image: np.ndarray) -> np.ndarray:
