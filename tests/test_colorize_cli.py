@@ -1,0 +1,132 @@
+"""tools/colorize.py: every kind of file a user has comes out at its size; bad ones get one line each."""
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner, Result
+from PIL import Image
+from skimage import data
+
+from gan_colorizer import images, inference
+from tests.test_inference import tiny_checkpoint  # noqa: F401  (the shared fixture)
+from tools import colorize
+
+
+def gray_photo(height: int = 40, width: int = 48) -> np.ndarray:
+    """(H, W) uint8: skimage's camera man, small."""
+    return cv2.resize(data.camera(), (width, height), interpolation=cv2.INTER_AREA)
+
+
+def run(*args: str | Path) -> Result:
+    return CliRunner().invoke(colorize.main, [str(arg) for arg in args])
+
+
+def awkward_files(folder: Path) -> dict[str, tuple[int, int]]:
+    """Write one file per mode and format a user may have; returns name -> expected output (H, W)."""
+    gray = gray_photo()
+    alpha = np.linspace(0, 255, gray.size, dtype=np.uint8).reshape(gray.shape)
+    rgb = np.dstack([gray, np.roll(gray, 3, axis=1), 255 - gray])
+    (folder / "sub" / "deeper").mkdir(parents=True)
+    Image.fromarray(gray).save(folder / "gray8.png")
+    Image.fromarray(gray.astype(np.uint16) * 257).save(folder / "gray16.png")
+    Image.fromarray(np.dstack([gray, alpha]), "LA").save(folder / "gray_alpha.png")
+    Image.fromarray(rgb).save(folder / "sub" / "rgb.jpg", quality=90)
+    Image.fromarray(np.dstack([rgb, alpha])).save(folder / "rgba.png")
+    Image.fromarray(gray).convert("P").save(folder / "palette.png")
+    Image.fromarray(rgb).convert("CMYK").save(folder / "cmyk.jpg")
+    Image.fromarray(gray).save(folder / "sub" / "deeper" / "gray.tif")
+    Image.fromarray(np.dstack([rgb, alpha])).save(folder / "rgba.webp", lossless=True)
+    Image.fromarray(gray).convert("RGB").save(folder / "gray.bmp")
+    exif = Image.Exif()
+    exif[0x0112] = 6  # orientation "rotate 90 clockwise to display": shown 48 high, 40 wide
+    Image.fromarray(gray).save(folder / "rotated.jpg", exif=exif.tobytes())
+    Image.fromarray(np.full((1, 1), 128, np.uint8)).save(folder / "one_pixel.png")
+    Image.fromarray(gray_photo(3, 200)).save(folder / "wide.png")
+    sizes = {path: (40, 48) for path in ["gray8.png", "gray16.png", "gray_alpha.png", "sub/rgb.jpg", "rgba.png",
+                                          "palette.png", "cmyk.jpg", "sub/deeper/gray.tif", "rgba.webp", "gray.bmp"]}
+    return {**sizes, "rotated.jpg": (48, 40), "one_pixel.png": (1, 1), "wide.png": (3, 200)}
+
+
+def test_every_awkward_file_comes_out_at_its_size(tmp_path: Path, tiny_checkpoint: Path) -> None:  # noqa: F811
+    expected = awkward_files(tmp_path / "in")
+    result = run("--in", tmp_path / "in", "--out", tmp_path / "out", "--checkpoint", tiny_checkpoint)
+    assert result.exit_code == 0, result.output
+    for name, size in expected.items():
+        output = images.read_image(tmp_path / "out" / name)
+        assert output.rgb.shape[:2] == size, name
+    for name in ["gray_alpha.png", "rgba.png", "rgba.webp"]:  # alpha carried over, untouched
+        kept = np.asarray(Image.open(tmp_path / "out" / name).getchannel("A"))
+        np.testing.assert_array_equal(kept, np.asarray(Image.open(tmp_path / "in" / name).getchannel("A")))
+    assert "sub/rgb.jpg: note" in result.output and "colour" in result.output
+    assert "gray8.png: note" not in result.output
+
+
+def test_broken_files_get_one_line_each_and_the_rest_comes_out(tmp_path: Path, tiny_checkpoint: Path) -> None:  # noqa: F811
+    source = tmp_path / "in"
+    source.mkdir()
+    Image.fromarray(gray_photo()).save(source / "good.png")
+    Image.fromarray(gray_photo()).save(source / "whole.jpg")
+    (source / "truncated.jpg").write_bytes((source / "whole.jpg").read_bytes()[:300])
+    (source / "text.png").write_text("this is not an image\n")
+    (source / "empty.jpg").write_bytes(b"")
+    Image.fromarray(gray_photo(400, 300)).save(source / "huge.png")
+    result = run("--in", source, "--out", tmp_path / "out", "--checkpoint", tiny_checkpoint, "--max-pixels", 100_000)
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit)
+    assert "Traceback" not in result.output
+    lines = result.output.splitlines()
+    for bad in ["truncated.jpg", "text.png", "empty.jpg", "huge.png"]:
+        assert len([line for line in lines if f"{bad}:" in line]) == 1, result.output
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["good.png", "whole.jpg"]
+    assert lines[-1] == "Error: 4 file(s) skipped; reasons printed above"
+
+
+@pytest.mark.parametrize("out", ["in", "in/sub", "in/../in/colored"])
+def test_out_inside_in_is_refused(tmp_path: Path, tiny_checkpoint: Path, out: str) -> None:  # noqa: F811
+    (tmp_path / "in" / "sub").mkdir(parents=True)
+    Image.fromarray(gray_photo()).save(tmp_path / "in" / "sub" / "a.png")
+    result = run("--in", tmp_path / "in", "--out", tmp_path / out, "--checkpoint", tiny_checkpoint)
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit)
+    assert result.output.startswith("Error:") and len(result.output.splitlines()) == 1
+    assert [p.name for p in (tmp_path / "in").rglob("*")] == ["sub", "a.png"]
+
+
+def test_api_and_cli_give_the_same_pixels(tmp_path: Path, tiny_checkpoint: Path) -> None:  # noqa: F811
+    gray = gray_photo(37, 53)
+    Image.fromarray(gray).save(tmp_path / "photo.png")
+    result = run("--in", tmp_path / "photo.png", "--out", tmp_path / "out", "--checkpoint", tiny_checkpoint,
+                 "--render-size", 32)
+    assert result.exit_code == 0, result.output
+    written = np.asarray(Image.open(tmp_path / "out" / "photo.png"))
+    api = inference.Colorizer.from_checkpoint(tiny_checkpoint, render_size=32)(gray)
+    np.testing.assert_array_equal(written, api)
+
+
+def test_format_and_skip_existing(tmp_path: Path, tiny_checkpoint: Path) -> None:  # noqa: F811
+    (tmp_path / "in").mkdir()
+    Image.fromarray(gray_photo()).save(tmp_path / "in" / "a.jpg")
+    Image.fromarray(gray_photo()).save(tmp_path / "in" / "b.tif")
+    args = ["--in", tmp_path / "in", "--out", tmp_path / "out", "--checkpoint", tiny_checkpoint, "--format", "png"]
+    assert run(*args).exit_code == 0
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.png", "b.png"]
+    (tmp_path / "out" / "a.png").write_bytes(b"kept")
+    (tmp_path / "out" / "b.png").unlink()
+    result = run(*args, "--skip-existing")
+    assert result.exit_code == 0 and "1 image(s) colorized" in result.output and "1 already there" in result.output
+    assert (tmp_path / "out" / "a.png").read_bytes() == b"kept"
+
+
+@pytest.mark.parametrize("kind", ["list", "text", "missing"])
+def test_wrong_checkpoint_is_one_error_line(tmp_path: Path, kind: str) -> None:
+    Image.fromarray(gray_photo()).save(tmp_path / "a.png")
+    path = tmp_path / "model.pt"
+    if kind == "list":
+        torch.save([1, 2, 3], path)
+    elif kind == "text":
+        path.write_text("weights: none\n")
+    result = run("--in", tmp_path / "a.png", "--out", tmp_path / "out", "--checkpoint", path)
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit)
+    assert result.output.startswith("Error:") and "model.pt" in result.output
+    assert len(result.output.splitlines()) == 1
+    assert not (tmp_path / "out").exists()
