@@ -58,6 +58,20 @@ def build_generator(cfg: RunConfig) -> nn.Module:
     return generator
 
 
+def freeze_encoder(generator: nn.Module, layers: int) -> list[nn.Parameter]:
+    """Stop gradients into the first `layers` encoder blocks; returns the parameters left to train.
+
+    Frozen blocks still update their BatchNorm statistics, which adapts them to gray input.
+    """
+    if layers:
+        encoder = getattr(generator, "encoder", None)
+        if encoder is None or layers > len(encoder):
+            raise ConfigError(f"train.freeze_encoder_layers: {layers} is more than the generator's "
+                              f"{0 if encoder is None else len(encoder)} encoder blocks")
+        encoder[:layers].requires_grad_(False)
+    return [p for p in generator.parameters() if p.requires_grad]
+
+
 def make_scheduler(optimizer: torch.optim.Optimizer, cfg: TrainConfig) -> torch.optim.lr_scheduler.LambdaLR:
     """Linear warm-up, then cosine to 1 % (or x0.1 steps at 60 % and 85 %, or constant) over `cfg.steps`."""
 
@@ -191,7 +205,8 @@ def pretrain(cfg: RunConfig, data_path: Path, run_dir: Path, device: torch.devic
     generator = build_generator(cfg) if state is None else checkpoint.build_network(state["generator"], run_dir / "last.pt")
     channels_last = torch.channels_last
     generator = generator.to(device, memory_format=channels_last).train()
-    optimizer = torch.optim.AdamW(generator.parameters(), lr=t.lr, weight_decay=t.weight_decay)
+    trainable = freeze_encoder(generator, t.freeze_encoder_layers)
+    optimizer = torch.optim.AdamW(trainable, lr=t.lr, weight_decay=t.weight_decay)
     scheduler = make_scheduler(optimizer, t)
     step, best, metrics = 0, -math.inf, {}
     if state is not None:
