@@ -85,3 +85,27 @@ def colourfulness(rgb: np.ndarray) -> float:
     rg = rgb255[..., 0] - rgb255[..., 1]
     yb = 0.5 * (rgb255[..., 0] + rgb255[..., 1]) - rgb255[..., 2]
     return float(np.hypot(rg.std(), yb.std()) + 0.3 * np.hypot(rg.mean(), yb.mean()))
+
+
+# CIE Lab -> XYZ (D65 white as OpenCV uses it) -> linear sRGB, for losses that need gradients.
+_WHITE_D65 = (0.950456, 1.0, 1.088754)
+_XYZ_TO_RGB = ((3.240479, -1.53715, -0.498535), (-0.969256, 1.875991, 0.041556), (0.055648, -0.204043, 1.057311))
+
+
+def lab_to_rgb_torch(L_n: torch.Tensor, ab_n: torch.Tensor) -> torch.Tensor:
+    """Differentiable L_n (B, 1, H, W), ab_n (B, 2, H, W) -> sRGB (B, 3, H, W) in [0, 1].
+
+    Same formulas as OpenCV's float Lab2RGB (agrees within 1e-3); cv2 and scikit-image give no
+    gradients, which a perceptual (LPIPS) loss on the prediction needs.
+    """
+    L = denormalize_L(L_n)
+    a, b = denormalize_ab(ab_n).unbind(dim=1)
+    fy = (L[:, 0] + 16.0) / 116.0
+    f = torch.stack([fy + a / 500.0, fy, fy - b / 200.0], dim=1)
+    delta = 6.0 / 29.0
+    xyz = torch.where(f > delta, f**3, 3 * delta**2 * (f - 4.0 / 29.0))
+    xyz = xyz * torch.tensor(_WHITE_D65, dtype=L.dtype, device=L.device).view(1, 3, 1, 1)
+    linear = torch.einsum("ij,bjhw->bihw", torch.tensor(_XYZ_TO_RGB, dtype=L.dtype, device=L.device), xyz)
+    linear = linear.clamp(0.0, 1.0)
+    srgb = torch.where(linear <= 0.0031308, 12.92 * linear, 1.055 * linear.clamp_min(1e-8) ** (1 / 2.4) - 0.055)
+    return srgb.clamp(0.0, 1.0)

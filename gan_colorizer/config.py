@@ -81,11 +81,46 @@ class TrainConfig:
         _check(self.grid_images >= 0, "train.grid_images", f"must be >= 0, got {self.grid_images}")
 
 
+GAN_MODES = ("vanilla", "lsgan", "hinge")
+BEST_METRICS = {"lpips": "min", "cf_gap": "min", "l1": "min", "psnr": "max"}  # val metric -> better direction
+
+
+@dataclass(frozen=True)
+class GanConfig:
+    """Adversarial fine-tuning: the discriminator, the loss weights and the stabilisers."""
+
+    discriminator: str = "patchgan"
+    discriminator_args: dict = field(default_factory=dict)
+    mode: str = "lsgan"  # vanilla | lsgan | hinge
+    l1_weight: float = 10.0  # on ab_n; keeps G near the truth while D is still weak
+    adv_weight: float = 1.0
+    perceptual_weight: float = 0.0  # LPIPS on the RGB prediction (0 = off, no LPIPS net is loaded)
+    colourfulness_weight: float = 0.0  # one-sided push against predictions grayer than the truth
+    lr_d: float = 4.0e-4  # TTUR (Heusel et al. 2017): D learns faster than G (train.lr)
+    beta1: float = 0.5  # pix2pix/DCGAN: a short momentum memory suits a moving adversarial target
+    d_pretrain_steps: int = 100  # "NoGAN": D alone against the frozen pretrained G before joint steps
+    ema_decay: float = 0.999  # the EMA generator is what validation, best.pt and export use
+    best_metric: str = "lpips"  # lpips | cf_gap | l1 | psnr: picks best.pt
+    collapse_steps: int = 200  # warn when D's loss stays near 0 this many steps in a row
+
+    def __post_init__(self) -> None:
+        _check(self.mode in GAN_MODES, "gan.mode", f"must be one of {', '.join(GAN_MODES)}, got {self.mode!r}")
+        _check(self.best_metric in BEST_METRICS, "gan.best_metric",
+               f"must be one of {', '.join(BEST_METRICS)}, got {self.best_metric!r}")
+        for key in ("l1_weight", "adv_weight", "perceptual_weight", "colourfulness_weight", "d_pretrain_steps"):
+            _check(getattr(self, key) >= 0, f"gan.{key}", f"must be >= 0, got {getattr(self, key)}")
+        _check(self.lr_d > 0, "gan.lr_d", f"must be positive, got {self.lr_d}")
+        _check(0.0 <= self.beta1 < 1.0, "gan.beta1", f"must be in [0, 1), got {self.beta1}")
+        _check(0.0 <= self.ema_decay < 1.0, "gan.ema_decay", f"must be in [0, 1), got {self.ema_decay}")
+        _check(self.collapse_steps >= 1, "gan.collapse_steps", f"must be at least 1, got {self.collapse_steps}")
+
+
 @dataclass(frozen=True)
 class RunConfig:
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    gan: GanConfig = field(default_factory=GanConfig)
 
 
 def _coerce(value: Any, kind: Any, key: str) -> Any:

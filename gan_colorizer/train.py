@@ -1,9 +1,10 @@
-"""Training loops: L1 pretraining of a generator (`pretrain`); validation, TensorBoard, resume.
+"""Training: the loop every stage shares (`Trainer`) and L1 pretraining of a generator (`pretrain`).
 
-A run dir holds `config.yaml` (resolved config), `split.json` (which photos trained and validated),
-`last.pt` (written every `val_every` steps and on Ctrl-C / SIGTERM), `best.pt` (best val metric) and
-TensorBoard event files. `--resume` reloads `last.pt` and continues at the same step with the same
-optimiser, schedule and sample stream (see data.StepSampler), until `train.steps` in total.
+Pretraining and adversarial fine-tuning (adversarial.py) share one loop (`Trainer.run`): sample stream, logging, validation, best/last checkpoints,
+Ctrl-C / SIGTERM handling and resume. A run dir holds `config.yaml` (resolved config), `split.json`
+(which photos trained and validated), `last.pt` (every `val_every` steps and on interruption),
+`best.pt` (best val metric) and TensorBoard events. `--resume` reloads `last.pt` and continues at the
+same step with the same optimiser, schedule and sample stream (data.StepSampler) up to `train.steps`.
 """
 import logging
 import math
@@ -16,17 +17,15 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader
 from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
-from gan_colorizer import checkpoint, color, data
-from gan_colorizer.config import RunConfig, TrainConfig, save_config
+from gan_colorizer import checkpoint, color, data, losses, metrics
+from gan_colorizer.config import BEST_METRICS, RunConfig, TrainConfig, load_config, save_config
 from gan_colorizer.errors import CheckpointError, ConfigError
 from gan_colorizer.images import to_uint8
-from gan_colorizer.metrics import psnr
 from gan_colorizer.models import build
 from gan_colorizer.runtime import cached_weights, seed_everything
 from gan_colorizer.visual import comparison_grid, lab_batch_to_rgb
@@ -36,7 +35,7 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class RunResult:
-    """What a training call achieved: the step it stopped at, its last val metrics, and why it stopped."""
+    """Where a training call stopped, its last val metrics, and whether it was interrupted."""
 
     step: int
     metrics: dict[str, float]
@@ -50,7 +49,7 @@ def build_generator(cfg: RunConfig) -> nn.Module:
     if weights_file and cfg.model.encoder_weights != "none":
         explicit = None if cfg.model.encoder_weights == "imagenet" else cfg.model.encoder_weights
         state = checkpoint.load_state_dict_file(cached_weights(weights_file, explicit))
-        missing, unexpected = generator.encoder.load_state_dict(state, strict=False)
+        missing, _ = generator.encoder.load_state_dict(state, strict=False)
         if missing:
             raise ConfigError(f"model.encoder_weights: {weights_file} lacks {len(missing)} encoder tensors "
                               f"(e.g. {missing[0]}); is it the right file?")
@@ -73,7 +72,7 @@ def freeze_encoder(generator: nn.Module, layers: int) -> list[nn.Parameter]:
 
 
 def make_scheduler(optimizer: torch.optim.Optimizer, cfg: TrainConfig) -> torch.optim.lr_scheduler.LambdaLR:
-    """Linear warm-up, then cosine to 1 % (or x0.1 steps at 60 % and 85 %, or constant) over `cfg.steps`."""
+    """Linear warm-up, then cosine to 1 % (or x0.1 at 60 % and 85 %, or constant) over `cfg.steps`."""
 
     def factor(step: int) -> float:
         if step < cfg.warmup_steps:
@@ -92,91 +91,15 @@ def make_scheduler(optimizer: torch.optim.Optimizer, cfg: TrainConfig) -> torch.
 def stop_on_sigterm() -> Iterator[dict]:
     """Turn SIGTERM into a flag the loop checks between steps, so it can write last.pt and leave."""
     request = {"stop": False}
-    previous = signal.getsignal(signal.SIGTERM)
-
-    def handler(signum, frame):
-        request["stop"] = True
-
     try:
-        signal.signal(signal.SIGTERM, handler)
-    except ValueError:  # not the main thread (e.g. inside a test runner thread): Ctrl-C still works
+        previous = signal.signal(signal.SIGTERM, lambda signum, frame: request.update(stop=True))
+    except ValueError:  # not the main thread (e.g. a test runner's thread): Ctrl-C still works
         previous = None
     try:
         yield request
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
-
-
-class Session:
-    """Shared set-up of a training run: data, loaders, TensorBoard, config and split files."""
-
-    def __init__(self, cfg: RunConfig, data_path: Path, run_dir: Path, device: torch.device) -> None:
-        self.cfg, self.run_dir, self.device = cfg, Path(run_dir), device
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        self.source = data.PhotoSource(data_path)
-        self.split = data.scan(self.source, cfg.data)
-        self.split.save(self.run_dir / "split.json")
-        save_config(cfg, self.run_dir / "config.yaml")
-        log.info("%d train / %d val photos (%d near-gray, %d unreadable left out)", len(self.split.train),
-                 len(self.split.val), len(self.split.gray), len(self.split.unreadable))
-        self.val_set = data.ValImages(self.source, self.split.val, cfg.data.size)
-        self.writer = SummaryWriter(str(self.run_dir))
-
-    def train_loader(self, start_step: int) -> DataLoader:
-        t = self.cfg.train
-        crops = data.TrainCrops(self.source, self.split, self.cfg.data, t.seed)
-        sampler = data.StepSampler(start_step, t.steps, t.batch_size)
-        workers = self.cfg.data.workers
-        return DataLoader(crops, batch_size=t.batch_size, sampler=sampler, num_workers=workers,
-                          pin_memory=self.device.type == "cuda", persistent_workers=False,
-                          prefetch_factor=4 if workers else None)
-
-    def val_loader(self) -> DataLoader:
-        return DataLoader(self.val_set, batch_size=self.cfg.train.batch_size, num_workers=min(self.cfg.data.workers, 1))
-
-    def close(self) -> None:
-        self.writer.close()
-
-
-@torch.inference_mode()
-def validate(generator: nn.Module, loader: DataLoader, device: torch.device) -> tuple[dict[str, float], tuple]:
-    """Val L1 (in Lab ab units) and PSNR (8-bit RGB, input L + predicted ab vs truth), averaged over photos.
-
-    Also returns the first batch (L_n, fake_ab_n, real_ab_n) for the image grid.
-    """
-    was_training = generator.training
-    generator.eval()
-    l1_sum, psnr_sum, count, first = 0.0, 0.0, 0, None
-    for L_n, real_ab_n in loader:
-        fake_ab_n = generator(L_n.to(device)).float().cpu()
-        l1_sum += color.denormalize_ab((fake_ab_n - real_ab_n).abs()).mean(dim=(1, 2, 3)).sum().item()
-        fake_rgb, real_rgb = lab_batch_to_rgb(L_n, fake_ab_n), lab_batch_to_rgb(L_n, real_ab_n)
-        psnr_sum += sum(psnr(to_uint8(f), to_uint8(r)) for f, r in zip(fake_rgb, real_rgb))
-        count += len(L_n)
-        if first is None:
-            first = (L_n, fake_ab_n, real_ab_n)
-    generator.train(was_training)
-    if count == 0:
-        return {}, None
-    return {"l1": l1_sum / count, "psnr": psnr_sum / count}, first
-
-
-def _log_validation(writer: SummaryWriter, step: int, metrics: dict[str, float], first, grid_images: int) -> None:
-    for name, value in metrics.items():
-        writer.add_scalar(f"val/{name}", value, step)
-    if first is not None and grid_images:
-        L_n, fake_ab_n, real_ab_n = (t[:grid_images] for t in first)
-        writer.add_image("images/val", comparison_grid(L_n, fake_ab_n, real_ab_n), step)
-    writer.flush()
-
-
-def _pretrain_payload(cfg: RunConfig, generator: nn.Module, optimizer, scheduler, step: int,
-                      metrics: dict, best: float) -> dict:
-    return {"kind": "training", "stage": "pretrain", "step": step, "run_config": asdict(cfg),
-            "generator": checkpoint.network_entry(cfg.model.name, cfg.model.args, generator),
-            "optimizers": {"g": optimizer.state_dict()}, "schedulers": {"g": scheduler.state_dict()},
-            "metrics": dict(metrics), "best": best}
 
 
 def resume_state(run_dir: Path, stage: str) -> dict | None:
@@ -191,83 +114,217 @@ def resume_state(run_dir: Path, stage: str) -> dict | None:
     return ckpt
 
 
-def pretrain(cfg: RunConfig, data_path: Path, run_dir: Path, device: torch.device,
-             resume: bool = False) -> RunResult:
+class Trainer:
+    """The shared loop. Subclasses define `stage`, `train_step`, `val_generator` and their state."""
+
+    stage = ""
+    best_metric = "psnr"
+
+    def __init__(self, cfg: RunConfig, data_path: Path, run_dir: Path, device: torch.device, resume: bool) -> None:
+        self.cfg, self.run_dir, self.device = cfg, Path(run_dir), device
+        self.state = resume_state(self.run_dir, self.stage) if resume else None
+        if resume and self.state is None:
+            log.warning("%s has no last.pt: starting a new run", self.run_dir)
+        if not resume and (self.run_dir / "last.pt").exists():
+            raise ConfigError(f"{self.run_dir}: already holds a run (last.pt); pass --resume or choose another --out")
+        seed_everything(cfg.train.seed)
+        self.source = data.PhotoSource(data_path)
+        self.split = data.scan(self.source, cfg.data)
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.split.save(self.run_dir / "split.json")
+        save_config(cfg, self.run_dir / "config.yaml")
+        log.info("%d train / %d val photos (%d near-gray, %d unreadable left out)", len(self.split.train),
+                 len(self.split.val), len(self.split.gray), len(self.split.unreadable))
+        self.use_amp = cfg.train.amp and device.type == "cuda"
+        self.amp_dtype = torch.bfloat16 if self.use_amp and torch.cuda.is_bf16_supported() else torch.float16
+        self.step = self.state["step"] if self.state else 0
+        self.metrics: dict[str, float] = self.state.get("metrics", {}) if self.state else {}
+        worst = math.inf if BEST_METRICS[self.best_metric] == "min" else -math.inf
+        self.best = self.state.get("best", worst) if self.state else worst
+
+    # -- what a subclass provides -----------------------------------------------------------------
+    def train_step(self, L_n: torch.Tensor, real_ab_n: torch.Tensor) -> dict[str, float]:
+        raise NotImplementedError
+
+    def val_generator(self) -> nn.Module:
+        raise NotImplementedError
+
+    def payload(self) -> dict:
+        raise NotImplementedError
+
+    def learning_rates(self) -> dict[str, float]:
+        raise NotImplementedError
+
+    # -- shared -----------------------------------------------------------------------------------
+    def autocast(self):
+        return torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.use_amp)
+
+    def save(self, name: str) -> None:
+        base = {"kind": "training", "stage": self.stage, "step": self.step, "run_config": asdict(self.cfg),
+                "metrics": dict(self.metrics), "best": self.best}
+        checkpoint.save(self.run_dir / name, {**base, **self.payload()})
+
+    def is_better(self, value: float) -> bool:
+        return value < self.best if BEST_METRICS[self.best_metric] == "min" else value > self.best
+
+    def train_loader(self) -> DataLoader:
+        t, workers = self.cfg.train, self.cfg.data.workers
+        crops = data.TrainCrops(self.source, self.split, self.cfg.data, t.seed)
+        return DataLoader(crops, batch_size=t.batch_size, sampler=data.StepSampler(self.step, t.steps, t.batch_size),
+                          num_workers=workers, pin_memory=self.device.type == "cuda",
+                          prefetch_factor=4 if workers else None)
+
+    @torch.inference_mode()
+    def validate(self, writer: SummaryWriter) -> None:
+        """Val metrics of the (EMA) generator on the central squares of the val photos, plus the grid.
+
+        l1 is in Lab ab units, psnr on 8-bit RGB (input L + predicted ab vs truth), cf_pred / cf_gt the
+        mean colourfulness of predictions / truths, cf_gap the mean per-image |difference|, and lpips
+        when it picks best.pt.
+        """
+        generator = self.val_generator()
+        was_training = generator.training
+        generator.eval()
+        loader = DataLoader(data.ValImages(self.source, self.split.val, self.cfg.data.size),
+                            batch_size=self.cfg.train.batch_size, num_workers=min(self.cfg.data.workers, 1))
+        sums, preds8, truths8, first = dict.fromkeys(("l1", "psnr", "cf_gap", "cf_pred", "cf_gt"), 0.0), [], [], None
+        for L_n, real_ab_n in loader:
+            with self.autocast():
+                fake_ab_n = generator(L_n.to(self.device)).float().cpu()
+            sums["l1"] += color.denormalize_ab((fake_ab_n - real_ab_n).abs()).mean(dim=(1, 2, 3)).sum().item()
+            for fake, real in zip(lab_batch_to_rgb(L_n, fake_ab_n), lab_batch_to_rgb(L_n, real_ab_n)):
+                fake8, real8 = to_uint8(fake), to_uint8(real)
+                sums["psnr"] += metrics.psnr(fake8, real8)
+                cf_pred, cf_gt = color.colourfulness(fake), color.colourfulness(real)
+                sums["cf_gap"] += abs(cf_pred - cf_gt)
+                sums["cf_pred"] += cf_pred
+                sums["cf_gt"] += cf_gt
+                preds8.append(fake8)
+                truths8.append(real8)
+            first = first or (L_n, fake_ab_n, real_ab_n)
+        generator.train(was_training)
+        if not preds8:
+            return
+        self.metrics = {name: value / len(preds8) for name, value in sums.items()}
+        if self.best_metric == "lpips":
+            self.metrics["lpips"] = float(np.nanmean(metrics.lpips_distances(self.lpips_net(), preds8, truths8)))
+        for name, value in self.metrics.items():
+            writer.add_scalar(f"val/{name}", value, self.step)
+        if self.cfg.train.grid_images:
+            writer.add_image("images/val", comparison_grid(*(t[:self.cfg.train.grid_images] for t in first)), self.step)
+        tqdm.write(f"step {self.step}: " + "  ".join(f"val {k} {v:.3f}" for k, v in self.metrics.items()))
+
+    def lpips_net(self) -> nn.Module:
+        if not hasattr(self, "_lpips"):
+            self._lpips = metrics.load_lpips("squeeze", self.device).requires_grad_(False)
+        return self._lpips
+
+    def run(self) -> RunResult:
+        """Step until `train.steps`, validating and saving every `val_every` steps."""
+        t = self.cfg.train
+        writer = SummaryWriter(str(self.run_dir))
+        if self.state:
+            log.info("resuming %s at step %d of %d", self.run_dir, self.step, t.steps)
+        interrupted = False
+        bar = tqdm(total=t.steps, initial=self.step, desc=self.stage, unit="step", disable=None, dynamic_ncols=True)
+        tick, seen = time.perf_counter(), 0
+        try:
+            with stop_on_sigterm() as request:
+                for L_n, real_ab_n in self.train_loader():
+                    L_n = L_n.to(self.device, non_blocking=True).contiguous(memory_format=torch.channels_last)
+                    scalars = self.train_step(L_n, real_ab_n.to(self.device, non_blocking=True))
+                    self.step += 1
+                    seen += len(L_n)
+                    bar.update(1)
+                    if self.step % t.log_every == 0 or self.step == t.steps:
+                        scalars["images_per_s"] = seen / (time.perf_counter() - tick)
+                        for name, value in {**scalars, **self.learning_rates()}.items():
+                            writer.add_scalar(f"train/{name}", value, self.step)
+                        bar.set_postfix({k: f"{v:.3g}" for k, v in scalars.items()})
+                        tick, seen = time.perf_counter(), 0
+                    if self.step % t.val_every == 0 or self.step == t.steps:
+                        self.validate(writer)
+                        self.after_validation()
+                        self.save("last.pt")
+                        if self.best_metric in self.metrics and self.is_better(self.metrics[self.best_metric]):
+                            self.best = self.metrics[self.best_metric]
+                            self.save("best.pt")
+                        writer.flush()
+                    if request["stop"]:
+                        interrupted = True
+                        break
+        except KeyboardInterrupt:
+            interrupted = True
+        finally:
+            bar.close()
+        if interrupted:
+            self.save("last.pt")
+            log.warning("interrupted at step %d: last.pt written; continue with --resume", self.step)
+        writer.close()
+        return RunResult(step=self.step, metrics=self.metrics, interrupted=interrupted)
+
+    def after_validation(self) -> None:
+        """Hook for checks on fresh val metrics (the GAN trainer warns about collapse to gray)."""
+
+
+class Pretrainer(Trainer):
+    """L1 on a*b* with AdamW, warm-up + cosine, gradient clipping."""
+
+    stage = "pretrain"
+
+    def __init__(self, cfg: RunConfig, data_path: Path, run_dir: Path, device: torch.device, resume: bool) -> None:
+        super().__init__(cfg, data_path, run_dir, device, resume)
+        t = cfg.train
+        self.generator = (build_generator(cfg) if self.state is None
+                          else checkpoint.build_network(self.state["generator"], self.run_dir / "last.pt"))
+        self.generator.to(device, memory_format=torch.channels_last).train()
+        trainable = freeze_encoder(self.generator, t.freeze_encoder_layers)
+        self.optimizer = torch.optim.AdamW(trainable, lr=t.lr, weight_decay=t.weight_decay)
+        self.scheduler = make_scheduler(self.optimizer, t)
+        self.scaler = torch.amp.GradScaler(device.type, enabled=self.use_amp and self.amp_dtype == torch.float16)
+        if self.state:
+            self.optimizer.load_state_dict(self.state["optimizers"]["g"])
+            self.scheduler.load_state_dict(self.state["schedulers"]["g"])
+
+    def train_step(self, L_n: torch.Tensor, real_ab_n: torch.Tensor) -> dict[str, float]:
+        with self.autocast():
+            fake_ab_n = self.generator(L_n)
+        loss = losses.l1_loss(fake_ab_n.float(), real_ab_n)
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        if self.cfg.train.grad_clip:
+            self.scaler.unscale_(self.optimizer)
+            nn.utils.clip_grad_norm_(self.generator.parameters(), self.cfg.train.grad_clip)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.scheduler.step()
+        return {"loss_l1": loss.item()}
+
+    def val_generator(self) -> nn.Module:
+        return self.generator
+
+    def learning_rates(self) -> dict[str, float]:
+        return {"lr": self.scheduler.get_last_lr()[0]}
+
+    def payload(self) -> dict:
+        return {"generator": checkpoint.network_entry(self.cfg.model.name, self.cfg.model.args, self.generator),
+                "optimizers": {"g": self.optimizer.state_dict()}, "schedulers": {"g": self.scheduler.state_dict()}}
+
+
+def pretrain(cfg: RunConfig, data_path: Path, run_dir: Path, device: torch.device, resume: bool = False) -> RunResult:
     """L1 pretraining of the generator on a*b*; writes last.pt/best.pt/events into run_dir."""
-    t = cfg.train
-    state = resume_state(run_dir, "pretrain") if resume else None
-    if resume and state is None:
-        log.warning("%s has no last.pt: starting a new run", run_dir)
-    if not resume and (Path(run_dir) / "last.pt").exists():
-        raise ConfigError(f"{run_dir}: already holds a run (last.pt); pass --resume or choose another --out")
-    seed_everything(t.seed)
-    session = Session(cfg, data_path, run_dir, device)
-    generator = build_generator(cfg) if state is None else checkpoint.build_network(state["generator"], run_dir / "last.pt")
-    channels_last = torch.channels_last
-    generator = generator.to(device, memory_format=channels_last).train()
-    trainable = freeze_encoder(generator, t.freeze_encoder_layers)
-    optimizer = torch.optim.AdamW(trainable, lr=t.lr, weight_decay=t.weight_decay)
-    scheduler = make_scheduler(optimizer, t)
-    step, best, metrics = 0, -math.inf, {}
-    if state is not None:
-        optimizer.load_state_dict(state["optimizers"]["g"])
-        scheduler.load_state_dict(state["schedulers"]["g"])
-        step, best, metrics = state["step"], state.get("best", -math.inf), state.get("metrics", {})
-        log.info("resuming %s at step %d of %d", run_dir, step, t.steps)
-    use_amp = t.amp and device.type == "cuda"
-    amp_dtype = torch.bfloat16 if use_amp and torch.cuda.is_bf16_supported() else torch.float16
-    scaler = torch.amp.GradScaler(device.type, enabled=use_amp and amp_dtype == torch.float16)
+    return Pretrainer(cfg, data_path, run_dir, device, resume).run()
 
-    def save(name: str) -> None:
-        checkpoint.save(session.run_dir / name, _pretrain_payload(cfg, generator, optimizer, scheduler, step, metrics, best))
 
-    interrupted = False
-    bar = tqdm(total=t.steps, initial=step, desc="pretrain", unit="step", disable=None, dynamic_ncols=True)
-    tick, seen = time.perf_counter(), 0
-    try:
-        with stop_on_sigterm() as request:
-            for L_n, real_ab_n in session.train_loader(step):
-                L_n = L_n.to(device, non_blocking=True).contiguous(memory_format=channels_last)
-                real_ab_n = real_ab_n.to(device, non_blocking=True)
-                with torch.autocast(device.type, dtype=amp_dtype, enabled=use_amp):
-                    fake_ab_n = generator(L_n)
-                loss = F.l1_loss(fake_ab_n.float(), real_ab_n)
-                optimizer.zero_grad(set_to_none=True)
-                scaler.scale(loss).backward()
-                if t.grad_clip:
-                    scaler.unscale_(optimizer)
-                    nn.utils.clip_grad_norm_(generator.parameters(), t.grad_clip)
-                scaler.step(optimizer)
-                scaler.update()
-                scheduler.step()
-                step += 1
-                seen += len(L_n)
-                bar.update(1)
-                if step % t.log_every == 0 or step == t.steps:
-                    rate = seen / (time.perf_counter() - tick)
-                    session.writer.add_scalar("train/loss_l1", loss.item(), step)
-                    session.writer.add_scalar("train/lr", scheduler.get_last_lr()[0], step)
-                    session.writer.add_scalar("train/images_per_s", rate, step)
-                    bar.set_postfix(l1=f"{loss.item():.4f}", img_s=f"{rate:.1f}")
-                    tick, seen = time.perf_counter(), 0
-                if step % t.val_every == 0 or step == t.steps:
-                    metrics, first = validate(generator, session.val_loader(), device)
-                    _log_validation(session.writer, step, metrics, first, t.grid_images)
-                    if metrics:
-                        tqdm.write(f"step {step}: val l1 {metrics['l1']:.3f}  psnr {metrics['psnr']:.2f} dB")
-                    save("last.pt")
-                    if not metrics or metrics["psnr"] > best:
-                        best = metrics.get("psnr", best)
-                        save("best.pt")
-                if request["stop"]:
-                    interrupted = True
-                    break
-    except KeyboardInterrupt:
-        interrupted = True
-    finally:
-        bar.close()
-    if interrupted:
-        save("last.pt")
-        log.warning("interrupted at step %d: last.pt written; continue with --resume", step)
-    session.close()
-    return RunResult(step=step, metrics=metrics, interrupted=interrupted)
+def resolve_config(config_path: Path | None, default: Path, run_dir: Path, resume: bool,
+                   overrides: dict) -> RunConfig:
+    """Shipped defaults (or the run's stored config when resuming) < --config < named flags < --set."""
+    last = Path(run_dir) / "last.pt"
+    if not (resume and last.exists()):
+        return load_config(config_path or default, overrides)
+    stored = checkpoint.read(last).get("run_config", {})
+    cfg = load_config(config_path, overrides, base=stored)
+    if cfg.model != load_config(None, base=stored).model:
+        raise ConfigError(f"{config_path}: its model section differs from the run's in {last}; "
+                          f"resume without --config or start a new --out")
+    return cfg

@@ -1,0 +1,159 @@
+"""Adversarial fine-tuning (`train_gan`): a pretrained generator against a conditional PatchGAN."""
+import copy
+import logging
+from dataclasses import replace
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from gan_colorizer import checkpoint, color, losses
+from gan_colorizer.config import ModelConfig, RunConfig
+from gan_colorizer.errors import ConfigError
+from gan_colorizer.models import build
+from gan_colorizer.train import RunResult, Trainer, freeze_encoder, make_scheduler
+
+log = logging.getLogger(__name__)
+
+
+def generator_config(cfg: RunConfig, init: Path) -> RunConfig:
+    """The run config with its model section taken from the --init generator checkpoint."""
+    entry = checkpoint.read(init)["generator"]
+    return replace(cfg, model=ModelConfig(name=entry["name"], args=entry["args"], encoder_weights="none"))
+
+
+class GanTrainer(Trainer):
+    """pix2pix-style conditional GAN fine-tuning of a pretrained generator against a PatchGAN.
+
+    G loss = l1_weight * L1 + adv_weight * adv + perceptual_weight * LPIPS + colourfulness_weight * CF.
+    Adam with TTUR learning rates and beta1 0.5; D trains alone for `d_pretrain_steps` first ("NoGAN",
+    DeOldify), so G's first adversarial gradients come from a D that already tells real from fake.
+    An EMA copy of G is validated, saved as best.pt's generator and exported.
+    """
+
+    stage = "gan"
+
+    def __init__(self, cfg: RunConfig, data_path: Path, run_dir: Path, device: torch.device, resume: bool,
+                 init: Path | None = None) -> None:
+        self.best_metric = cfg.gan.best_metric
+        super().__init__(cfg, data_path, run_dir, device, resume)
+        t, g = cfg.train, cfg.gan
+        if self.state is None and init is None:
+            raise ConfigError("train_gan needs --init (a pretrained generator checkpoint) or --resume of a GAN run")
+        if self.state is not None:
+            where = self.run_dir / "last.pt"
+            self.generator = checkpoint.build_network(self.state["generator"], where)
+            self.disc = checkpoint.build_network(self.state["discriminator"], where)
+        else:
+            self.generator, _ = checkpoint.load_generator(init, use_ema=True)
+            self.disc = build(g.discriminator, **g.discriminator_args)
+        self.generator.to(device, memory_format=torch.channels_last).train()
+        self.disc.to(device, memory_format=torch.channels_last).train()
+        self.ema = copy.deepcopy(self.generator).eval().requires_grad_(False)
+        trainable = freeze_encoder(self.generator, t.freeze_encoder_layers)
+        self.opt_g = torch.optim.Adam(trainable, lr=t.lr, betas=(g.beta1, 0.999))
+        self.opt_d = torch.optim.Adam(self.disc.parameters(), lr=g.lr_d, betas=(g.beta1, 0.999))
+        self.sched_g, self.sched_d = make_scheduler(self.opt_g, t), make_scheduler(self.opt_d, t)
+        if self.state:
+            self.ema.load_state_dict(self.state["ema"])
+            for name, opt in (("g", self.opt_g), ("d", self.opt_d)):
+                opt.load_state_dict(self.state["optimizers"][name])
+            self.sched_g.load_state_dict(self.state["schedulers"]["g"])
+            self.sched_d.load_state_dict(self.state["schedulers"]["d"])
+        self.low_d_steps = 0
+
+    def d_step(self, L_n: torch.Tensor, real_ab_n: torch.Tensor, fake_ab_n: torch.Tensor) -> dict[str, float]:
+        """One D update on (L, ab) pairs; fakes are detached so D's loss never trains G."""
+        real = self.disc(torch.cat([L_n, real_ab_n], dim=1))  # (B, 1, h, w) patch logits
+        fake = self.disc(torch.cat([L_n, fake_ab_n.detach()], dim=1))
+        loss_real = losses.gan_loss(real, True, self.cfg.gan.mode)
+        loss_fake = losses.gan_loss(fake, False, self.cfg.gan.mode)
+        loss = 0.5 * (loss_real + loss_fake)
+        self.opt_d.zero_grad(set_to_none=True)
+        loss.backward()
+        self.opt_d.step()
+        self.sched_d.step()
+        return {"loss_d": loss.item(), "loss_d_real": loss_real.item(), "loss_d_fake": loss_fake.item(),
+                "d_real": real.mean().item(), "d_fake": fake.mean().item()}
+
+    def g_step(self, L_n: torch.Tensor, real_ab_n: torch.Tensor, fake_ab_n: torch.Tensor) -> dict[str, float]:
+        g = self.cfg.gan
+        l1 = losses.l1_loss(fake_ab_n, real_ab_n)
+        adv = losses.generator_adv_loss(self.disc(torch.cat([L_n, fake_ab_n], dim=1)), g.mode)
+        total = g.l1_weight * l1 + g.adv_weight * adv
+        terms = {"loss_g_l1": l1.item(), "loss_g_adv": adv.item()}
+        if g.perceptual_weight:
+            fake_rgb, real_rgb = color.lab_to_rgb_torch(L_n, fake_ab_n), color.lab_to_rgb_torch(L_n, real_ab_n)
+            perceptual = self.lpips_net()(fake_rgb, real_rgb, normalize=True).mean()
+            total = total + g.perceptual_weight * perceptual
+            terms["loss_g_lpips"] = perceptual.item()
+        if g.colourfulness_weight:
+            cf = losses.colourfulness_loss(fake_ab_n, real_ab_n)
+            total = total + g.colourfulness_weight * cf
+            terms["loss_g_cf"] = cf.item()
+        self.opt_g.zero_grad(set_to_none=True)
+        total.backward()
+        if self.cfg.train.grad_clip:
+            nn.utils.clip_grad_norm_(self.generator.parameters(), self.cfg.train.grad_clip)
+        self.opt_g.step()
+        self.sched_g.step()
+        self.update_ema()
+        return terms
+
+    @torch.no_grad()
+    def update_ema(self) -> None:
+        decay = self.cfg.gan.ema_decay
+        for ema_p, p in zip(self.ema.parameters(), self.generator.parameters()):
+            ema_p.lerp_(p, 1.0 - decay)
+        for ema_b, b in zip(self.ema.buffers(), self.generator.buffers()):
+            ema_b.copy_(b)
+
+    def train_step(self, L_n: torch.Tensor, real_ab_n: torch.Tensor) -> dict[str, float]:
+        joint = self.step >= self.cfg.gan.d_pretrain_steps
+        with self.autocast():
+            if joint:
+                fake_ab_n = self.generator(L_n).float()
+            else:  # NoGAN phase: G is frozen, D learns what the pretrained G gets wrong
+                with torch.no_grad():
+                    fake_ab_n = self.generator(L_n).float()
+            scalars = self.d_step(L_n, real_ab_n, fake_ab_n)
+            if joint:
+                scalars.update(self.g_step(L_n, real_ab_n, fake_ab_n))
+            else:
+                self.sched_g.step()
+        self.watch_collapse(scalars["loss_d"])
+        return scalars
+
+    def watch_collapse(self, loss_d: float) -> None:
+        """Warn once per stretch when D's loss sits near 0: D has won and G's gradients vanish."""
+        self.low_d_steps = self.low_d_steps + 1 if loss_d < 0.02 else 0
+        if self.low_d_steps == self.cfg.gan.collapse_steps:
+            log.warning("step %d: discriminator loss below 0.02 for %d steps: training may have collapsed "
+                        "(lower gan.lr_d or raise gan.l1_weight)", self.step, self.low_d_steps)
+
+    def after_validation(self) -> None:
+        if self.metrics.get("cf_pred", 0.0) < 0.5 * self.metrics.get("cf_gt", 0.0):
+            log.warning("step %d: val colourfulness %.1f is falling toward gray (truth %.1f)", self.step,
+                        self.metrics["cf_pred"], self.metrics["cf_gt"])
+
+    def val_generator(self) -> nn.Module:
+        return self.ema
+
+    def learning_rates(self) -> dict[str, float]:
+        return {"lr_g": self.sched_g.get_last_lr()[0], "lr_d": self.sched_d.get_last_lr()[0]}
+
+    def payload(self) -> dict:
+        g = self.cfg.gan
+        return {"generator": checkpoint.network_entry(self.cfg.model.name, self.cfg.model.args, self.generator),
+                "discriminator": checkpoint.network_entry(g.discriminator, g.discriminator_args, self.disc),
+                "ema": self.ema.state_dict(),
+                "optimizers": {"g": self.opt_g.state_dict(), "d": self.opt_d.state_dict()},
+                "schedulers": {"g": self.sched_g.state_dict(), "d": self.sched_d.state_dict()}}
+
+
+def train_gan(cfg: RunConfig, data_path: Path, run_dir: Path, device: torch.device, resume: bool = False,
+              init: Path | None = None) -> RunResult:
+    """Adversarial fine-tuning from a pretrained generator (--init) or a GAN run's last.pt (--resume)."""
+    if init is not None and not (resume and (Path(run_dir) / "last.pt").exists()):
+        cfg = generator_config(cfg, init)
+    return GanTrainer(cfg, data_path, run_dir, device, resume, init).run()

@@ -1,0 +1,57 @@
+"""Click options and error handling that the training tools share, so each tool stays a few lines."""
+import logging
+from collections.abc import Callable
+from pathlib import Path
+
+import click
+
+from gan_colorizer import checkpoint, config
+from gan_colorizer.errors import ColorizerError
+
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+
+
+def training_options(func: Callable) -> Callable:
+    """--data --out --config --steps --batch-size --device --resume --set --export."""
+    options = [
+        click.option("--data", "data_path", required=True, type=click.Path(path_type=Path),
+                     help="Folder (searched recursively) or .zip of colour photos."),
+        click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path), help="Run directory."),
+        click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
+                     help="YAML config (default: the tool's config in configs/)."),
+        click.option("--steps", type=click.IntRange(min=1), help="Total optimiser steps of the run."),
+        click.option("--batch-size", type=click.IntRange(min=1)),
+        click.option("--device", default="auto", show_default=True, type=click.Choice(["auto", "cpu", "cuda"])),
+        click.option("--resume", is_flag=True, help="Continue from --out/last.pt."),
+        click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
+                     help="Override a config key, e.g. --set train.lr=2.0e-4 (repeatable)."),
+        click.option("--export", type=click.Path(dir_okay=False, path_type=Path),
+                     help="After training, write best.pt's generator alone (what inference reads) here."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def overrides(steps: int | None, batch_size: int | None, sets: tuple[str, ...]) -> dict:
+    """Named flags and --set pairs as dotted config overrides (None = not given)."""
+    return {"train.steps": steps, "train.batch_size": batch_size, **dict(config.parse_override(s) for s in sets)}
+
+
+def finish(result, out: Path, export: Path | None) -> None:
+    """Export if asked, print the one-line summary, exit 130 when interrupted (last.pt was written)."""
+    if export is not None and not result.interrupted:
+        checkpoint.export_generator(out / "best.pt", export)
+        click.echo(f"exported the generator to {export}")
+    summary = ", ".join(f"{k} {v:.3f}" for k, v in result.metrics.items())
+    click.echo(f"stopped at step {result.step}{' (interrupted)' if result.interrupted else ''}; val {summary}")
+    if result.interrupted:
+        raise SystemExit(130)
+
+
+def setup_logging() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+
+
+def fail(err: ColorizerError) -> click.ClickException:
+    return click.ClickException(str(err))
