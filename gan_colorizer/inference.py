@@ -34,13 +34,11 @@ DEFAULT_RENDER_SIZE = 256
 # A 100 MP scan needs about 4 GB while it is processed (float32 L, Lab and RGB copies at full size).
 DEFAULT_MAX_PIXELS = 100_000_000
 OUTPUT_FORMATS = ("jpg", "png", "webp", "tif", "bmp")
-# Bisection steps on the chroma scale of out-of-gamut pixels: 2**-8 of the chroma, < 0.5 ab units.
-_GAMUT_STEPS = 8
 # OpenCV's D65 white point (X, Y, Z) and the sRGB XYZ->linear RGB matrix it uses (IEC 61966-2-1).
-_D65_WHITE = np.array([0.950456, 1.0, 1.088754])
-_XYZ_TO_LINEAR_RGB = np.array([[3.240479, -1.53715, -0.498535],
-                               [-0.969256, 1.875991, 0.041556],
-                               [0.055648, -0.204043, 1.057311]])
+_D65_WHITE = (0.950456, 1.0, 1.088754)
+_XYZ_TO_LINEAR_RGB = ((3.240479, -1.53715, -0.498535),
+                      (-0.969256, 1.875991, 0.041556),
+                      (0.055648, -0.204043, 1.057311))
 
 
 def fold_batchnorm(module: nn.Module) -> nn.Module:
@@ -107,48 +105,47 @@ def lab_to_rgb_in_gamut(lab: np.ndarray) -> np.ndarray:
     """(H, W, 3) Lab -> (H, W, 3) float32 sRGB in [0, 1] with each pixel's L kept.
 
     Clipping R, G, B separately (what `color.lab_to_rgb` does) moves lightness, by 10+ L units for
-    a saturated colour at a dark or bright L. Instead, pixels outside sRGB get their a*b* scaled
-    toward 0 (hue and L fixed) by bisection on a per-pixel scale: s = 0 is the gray of that L,
-    always inside. Only pixels that came out clipped are examined again, so a photo costs one
-    full conversion.
+    a saturated colour at a dark or bright L. Instead, a colour outside sRGB is mixed, in linear
+    light, with the gray of the same luminance just enough to come inside: luminance (so L) stays
+    exact and the hue direction from white is kept; only chroma drops. Only pixels that came out
+    clipped are examined again, so a photo costs one full conversion plus a little.
     """
     rgb = color.lab_to_rgb(lab)
     # Clipped pixels sit exactly on 0 or 1; in-gamut ones only rarely (pure black or white).
     on_edge = np.flatnonzero(cv2.inRange(rgb, (1e-6,) * 3, (1.0 - 1e-6,) * 3) == 0)
-    edge_lab = lab.reshape(-1, 3)[on_edge]
-    outside = on_edge[~_in_gamut(edge_lab)]
-    if outside.size:
-        rgb.reshape(-1, 3)[outside] = color.lab_to_rgb(_shrink_chroma(lab.reshape(-1, 3)[outside])[:, None])[:, 0]
+    if on_edge.size:
+        outside, inside_rgb = _desaturate_into_gamut(np.take(lab.reshape(-1, 3), on_edge, axis=0))
+        rgb.reshape(-1, 3)[on_edge[outside]] = inside_rgb
     return rgb
 
 
-def _in_gamut(lab: np.ndarray) -> np.ndarray:
-    """(N, 3) Lab -> (N,) bool: does the colour lie inside sRGB (unclipped linear R, G, B in [0, 1])?
+def _desaturate_into_gamut(lab: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(N, 3) Lab -> (N,) bool `outside` sRGB, and (n_outside, 3) sRGB in gamut with the same L.
 
-    OpenCV's float Lab->RGB clamps its output, so it cannot answer this; these are the CIE Lab->XYZ
-    formulas and the sRGB XYZ->RGB matrix with OpenCV's D65 white, to agree with its conversion.
+    OpenCV's float Lab->RGB clamps its output, so it cannot tell how far outside a colour is;
+    these are the CIE Lab->XYZ formulas and the sRGB matrix with OpenCV's D65 white. The gray of
+    luminance Y is (Y, Y, Y) in linear RGB, so Y + w * (rgb - Y) has luminance Y for every w; w is
+    the largest weight keeping all three channels in [0, 1], set by the largest and smallest one.
     """
-    fy = (lab[:, 0].astype(np.float64) + 16.0) / 116.0
-    f = np.stack([fy + lab[:, 1] / 500.0, fy, fy - lab[:, 2] / 200.0], axis=1)
-    xyz = np.where(f > 6.0 / 29.0, f**3, 3.0 * (6.0 / 29.0) ** 2 * (f - 4.0 / 29.0)) * _D65_WHITE
-    linear_rgb = xyz @ _XYZ_TO_LINEAR_RGB.T
-    # 1e-4 of slack: clipping that little moves L by < 0.07 even next to black.
-    return np.all((linear_rgb >= -1e-4) & (linear_rgb <= 1.0 + 1e-4), axis=1)
+    fy = (lab[:, 0] + 16.0) / 116.0
+    x, y, z = (_cie_f_inverse(f) * white for f, white in
+               zip((fy + lab[:, 1] / 500.0, fy, fy - lab[:, 2] / 200.0), _D65_WHITE))
+    linear = [m_x * x + m_y * y + m_z * z for m_x, m_y, m_z in _XYZ_TO_LINEAR_RGB]  # 3 x (N,), unclipped
+    highest, lowest = np.maximum.reduce(linear), np.minimum.reduce(linear)
+    with np.errstate(divide="ignore", invalid="ignore"):  # the divisions only count where selected
+        weight = np.minimum(np.where(highest > 1.0, (1.0 - y) / (highest - y), 1.0),
+                            np.where(lowest < 0.0, y / (y - lowest), 1.0))
+    # Under 1e-3 of mixing, plain clipping moves L by less than 0.1: OpenCV's value stays.
+    outside = weight < 1.0 - 1e-3
+    gray, weight = y[outside, None], np.maximum(weight[outside, None], 0.0)
+    mixed = np.clip(gray + weight * (np.stack(linear, axis=1)[outside] - gray), 0.0, 1.0)
+    # The sRGB transfer curve (IEC 61966-2-1): linear light -> encoded values.
+    return outside, np.where(mixed <= 0.0031308, 12.92 * mixed, 1.055 * mixed ** (1.0 / 2.4) - 0.055)
 
 
-def _shrink_chroma(lab: np.ndarray) -> np.ndarray:
-    """(N, 3) Lab outside sRGB -> (N, 3) Lab with a*b* scaled to the largest in-gamut scale found."""
-    low = np.zeros(len(lab), dtype=np.float32)  # a chroma scale known to be inside
-    high = np.ones(len(lab), dtype=np.float32)  # one known to be outside
-    trial = lab.copy()
-    for _ in range(_GAMUT_STEPS):
-        middle = 0.5 * (low + high)
-        trial[:, 1:] = lab[:, 1:] * middle[:, None]
-        inside = _in_gamut(trial)
-        low = np.where(inside, middle, low)
-        high = np.where(inside, high, middle)
-    trial[:, 1:] = lab[:, 1:] * low[:, None]
-    return trial
+def _cie_f_inverse(f: np.ndarray) -> np.ndarray:
+    """The inverse of CIE Lab's f: cube above 6/29, the linear toe below it."""
+    return np.where(f > 6.0 / 29.0, f * f * f, 3.0 * (6.0 / 29.0) ** 2 * (f - 4.0 / 29.0))
 
 
 def array_to_rgb(image: np.ndarray) -> np.ndarray:
