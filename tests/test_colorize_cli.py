@@ -1,7 +1,6 @@
 """tools/colorize.py: every kind of file a user has comes out at its size; bad ones get one line each."""
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pytest
 import torch
@@ -10,13 +9,13 @@ from PIL import Image
 from skimage import data
 
 from gan_colorizer import images, inference
-from tests.test_inference import tiny_checkpoint  # noqa: F401  (the shared fixture)
+from tests.conftest import small
 from tools import colorize
 
 
 def gray_photo(height: int = 40, width: int = 48) -> np.ndarray:
     """(H, W) uint8: skimage's camera man, small."""
-    return cv2.resize(data.camera(), (width, height), interpolation=cv2.INTER_AREA)
+    return small(data.camera(), width, height)
 
 
 def run(*args: str | Path) -> Result:
@@ -49,7 +48,7 @@ def awkward_files(folder: Path) -> dict[str, tuple[int, int]]:
     return {**sizes, "rotated.jpg": (48, 40), "one_pixel.png": (1, 1), "wide.png": (3, 200)}
 
 
-def test_every_awkward_file_comes_out_at_its_size(tmp_path: Path, tiny_checkpoint: Path) -> None:  # noqa: F811
+def test_every_awkward_file_comes_out_at_its_size(tmp_path: Path, tiny_checkpoint: Path) -> None:
     expected = awkward_files(tmp_path / "in")
     result = run("--in", tmp_path / "in", "--out", tmp_path / "out", "--checkpoint", tiny_checkpoint)
     assert result.exit_code == 0, result.output
@@ -63,27 +62,24 @@ def test_every_awkward_file_comes_out_at_its_size(tmp_path: Path, tiny_checkpoin
     assert "gray8.png: note" not in result.output
 
 
-def test_broken_files_get_one_line_each_and_the_rest_comes_out(tmp_path: Path, tiny_checkpoint: Path) -> None:  # noqa: F811
-    source = tmp_path / "in"
-    source.mkdir()
+def test_broken_files_get_one_line_each_and_the_rest_comes_out(tmp_path: Path, tiny_checkpoint: Path,
+                                                                broken_files: dict[str, Path]) -> None:
+    source = broken_files["text"].parent
     Image.fromarray(gray_photo()).save(source / "good.png")
     Image.fromarray(gray_photo()).save(source / "whole.jpg")
-    (source / "truncated.jpg").write_bytes((source / "whole.jpg").read_bytes()[:300])
-    (source / "text.png").write_text("this is not an image\n")
-    (source / "empty.jpg").write_bytes(b"")
     Image.fromarray(gray_photo(400, 300)).save(source / "huge.png")
     result = run("--in", source, "--out", tmp_path / "out", "--checkpoint", tiny_checkpoint, "--max-pixels", 100_000)
     assert result.exit_code == 1 and isinstance(result.exception, SystemExit)
     assert "Traceback" not in result.output
     lines = result.output.splitlines()
-    for bad in ["truncated.jpg", "text.png", "empty.jpg", "huge.png"]:
+    for bad in [*(path.name for path in broken_files.values()), "huge.png"]:
         assert len([line for line in lines if f"{bad}:" in line]) == 1, result.output
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["good.png", "whole.jpg"]
-    assert lines[-1] == "Error: 4 file(s) skipped; reasons printed above"
+    assert lines[-1] == f"Error: {len(broken_files) + 1} file(s) skipped; reasons printed above"
 
 
 @pytest.mark.parametrize("out", ["in", "in/sub", "in/../in/colored"])
-def test_out_inside_in_is_refused(tmp_path: Path, tiny_checkpoint: Path, out: str) -> None:  # noqa: F811
+def test_out_inside_in_is_refused(tmp_path: Path, tiny_checkpoint: Path, out: str) -> None:
     (tmp_path / "in" / "sub").mkdir(parents=True)
     Image.fromarray(gray_photo()).save(tmp_path / "in" / "sub" / "a.png")
     result = run("--in", tmp_path / "in", "--out", tmp_path / out, "--checkpoint", tiny_checkpoint)
@@ -92,7 +88,7 @@ def test_out_inside_in_is_refused(tmp_path: Path, tiny_checkpoint: Path, out: st
     assert [p.name for p in (tmp_path / "in").rglob("*")] == ["sub", "a.png"]
 
 
-def test_api_and_cli_give_the_same_pixels(tmp_path: Path, tiny_checkpoint: Path) -> None:  # noqa: F811
+def test_api_and_cli_give_the_same_pixels(tmp_path: Path, tiny_checkpoint: Path) -> None:
     gray = gray_photo(37, 53)
     Image.fromarray(gray).save(tmp_path / "photo.png")
     result = run("--in", tmp_path / "photo.png", "--out", tmp_path / "out", "--checkpoint", tiny_checkpoint,
@@ -103,7 +99,7 @@ def test_api_and_cli_give_the_same_pixels(tmp_path: Path, tiny_checkpoint: Path)
     np.testing.assert_array_equal(written, api)
 
 
-def test_format_and_skip_existing(tmp_path: Path, tiny_checkpoint: Path) -> None:  # noqa: F811
+def test_format_and_skip_existing(tmp_path: Path, tiny_checkpoint: Path) -> None:
     (tmp_path / "in").mkdir()
     Image.fromarray(gray_photo()).save(tmp_path / "in" / "a.jpg")
     Image.fromarray(gray_photo()).save(tmp_path / "in" / "b.tif")

@@ -10,25 +10,11 @@ from torch import nn
 
 from gan_colorizer import checkpoint, color, images, inference, models
 from gan_colorizer.errors import CheckpointError, ImageError
-
-TINY_ARGS = {"decoder_channels": (8, 8, 8, 8), "width_mult": 0.25}
-
-
-@pytest.fixture(scope="module")
-def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A generator-only export of a tiny random mobilenet_unet (weights do not matter for these tests)."""
-    torch.manual_seed(0)
-    generator = models.build("mobilenet_unet", **TINY_ARGS)
-    path = tmp_path_factory.mktemp("checkpoint") / "tiny.pt"
-    checkpoint.save(path, {"kind": "generator", "step": 0, "run_config": {},
-                           "generator": checkpoint.network_entry("mobilenet_unet", TINY_ARGS, generator)})
-    return path
-
+from tests.conftest import TINY_GENERATOR, small
 
 def photo(height: int, width: int) -> np.ndarray:
     """skimage's chelsea resized to (height, width): (H, W, 3) float32 sRGB in [0, 1]."""
-    rgb8 = cv2.resize(data.chelsea(), (width, height), interpolation=cv2.INTER_AREA)
-    return rgb8.astype(np.float32) / 255.0
+    return small(data.chelsea(), width, height).astype(np.float32) / 255.0
 
 
 class ConstantChroma(nn.Module):
@@ -84,7 +70,8 @@ def test_lab_to_rgb_in_gamut_keeps_L_and_in_gamut_colours() -> None:
     np.testing.assert_array_equal(inference.lab_to_rgb_in_gamut(inside), color.lab_to_rgb(inside))
 
 
-@pytest.mark.parametrize("name, args", [("mobilenet_unet", TINY_ARGS), ("pix2pix_unet", {"base_channels": 4, "depth": 3})])
+@pytest.mark.parametrize("name, args", [(TINY_GENERATOR["name"], TINY_GENERATOR["args"]),
+                                        ("pix2pix_unet", {"base_channels": 4, "depth": 3})])
 def test_folding_batchnorm_keeps_the_output(name: str, args: dict) -> None:
     torch.manual_seed(0)
     generator = models.build(name, **args)
