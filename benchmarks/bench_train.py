@@ -2,7 +2,9 @@
 
     python benchmarks/bench_train.py [--batch-size 16] [--steps 6]
 
-Random weights and synthetic batches (speed does not depend on either); medians of the timed steps.
+Each model is built and frozen as its shipped config says (configs/pretrain.yaml freezes the first
+four MobileNetV2 blocks; configs/pix2pix.yaml trains everything). Random weights and synthetic
+batches (speed depends on neither); medians of the timed steps.
 """
 import statistics
 import sys
@@ -15,17 +17,22 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from gan_colorizer.config import load_config  # noqa: E402
 from gan_colorizer.models import build  # noqa: E402
 
-MODELS = {"mobilenet_unet": {}, "pix2pix_unet": {}}
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+MODELS = {"mobilenet_unet": load_config(CONFIGS / "pretrain.yaml"), "pix2pix_unet": load_config(CONFIGS / "pix2pix.yaml")}
 
 
 def step_seconds(name: str, batch_size: int, size: int, steps: int, channels_last: bool) -> tuple[float, float]:
     """Median seconds of one training step, and of one batch-1 inference forward."""
     torch.manual_seed(0)
     fmt = torch.channels_last if channels_last else torch.contiguous_format
-    model = build(name, **MODELS[name]).to(memory_format=fmt).train()
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
+    cfg = MODELS[name]
+    model = build(cfg.model.name, **cfg.model.args).to(memory_format=fmt).train()
+    if cfg.train.freeze_encoder_layers:
+        model.encoder[:cfg.train.freeze_encoder_layers].requires_grad_(False)
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4)
     L_n = torch.rand(batch_size, 1, size, size).mul(2).sub(1).contiguous(memory_format=fmt)
     ab_n = torch.rand(batch_size, 2, size, size).mul(2).sub(1) * 0.3
     times = []
