@@ -1,0 +1,10 @@
+"""gan_colorizer: grayscale photo colorization in Lab space. `from gan_colorizer import Colorizer`."""
+
+
+def __getattr__(name: str):
+    """Import the inference API on first use, so `import gan_colorizer.errors` stays free of torch."""
+    if name == "Colorizer":
+        from gan_colorizer.inference import Colorizer
+
+        return Colorizer
+    raise AttributeError(f"module 'gan_colorizer' has no attribute {name!r}")

@@ -27,15 +27,9 @@ def lab_to_rgb(lab: np.ndarray) -> np.ndarray:
     return np.clip(rgb, 0.0, 1.0, out=rgb)
 
 
-def gray_to_L(gray: np.ndarray) -> np.ndarray:
-    """(H, W) gray in [0, 1] (sRGB-encoded) -> (H, W) float32 L: the L of the RGB colour (g, g, g)."""
-    gray3 = np.repeat(np.asarray(gray, dtype=np.float32)[..., None], 3, axis=2)
-    return rgb_to_lab(gray3)[..., 0]
-
-
 def rgb_to_L(rgb: np.ndarray) -> np.ndarray:
     """(H, W, 3) sRGB in [0, 1] -> (H, W) float32 L, the lightness a grayscale print of it shows."""
-    return rgb_to_lab(rgb)[..., 0]
+    return np.ascontiguousarray(rgb_to_lab(rgb)[..., 0])  # a copy: a view would keep all of Lab alive
 
 
 def normalize_L(L: np.ndarray | torch.Tensor):
@@ -66,12 +60,10 @@ def merge_lab(L: np.ndarray, ab: np.ndarray) -> np.ndarray:
     Returns (H, W, 3) float32 Lab.
     """
     height, width = L.shape
-    if ab.shape[:2] != (height, width):
-        ab = cv2.resize(ab, (width, height), interpolation=cv2.INTER_LINEAR)
-    lab = np.empty((height, width, 3), dtype=np.float32)
-    lab[..., 0] = L
-    lab[..., 1:] = ab
-    return lab
+    channels = [np.ascontiguousarray(ab[..., i], dtype=np.float32) for i in (0, 1)]
+    if ab.shape[:2] != (height, width):  # per channel: cv2 resizes 1-channel planes much faster
+        channels = [cv2.resize(c, (width, height), interpolation=cv2.INTER_LINEAR) for c in channels]
+    return cv2.merge([np.ascontiguousarray(L, dtype=np.float32), *channels])
 
 
 def colourfulness(rgb: np.ndarray) -> float:
@@ -87,9 +79,11 @@ def colourfulness(rgb: np.ndarray) -> float:
     return float(np.hypot(rg.std(), yb.std()) + 0.3 * np.hypot(rg.mean(), yb.mean()))
 
 
-# CIE Lab -> XYZ (D65 white as OpenCV uses it) -> linear sRGB, for losses that need gradients.
-_WHITE_D65 = (0.950456, 1.0, 1.088754)
-_XYZ_TO_RGB = ((3.240479, -1.53715, -0.498535), (-0.969256, 1.875991, 0.041556), (0.055648, -0.204043, 1.057311))
+# OpenCV's D65 white point (X, Y, Z) and the sRGB XYZ -> linear RGB matrix it uses (IEC 61966-2-1).
+D65_WHITE = (0.950456, 1.0, 1.088754)
+XYZ_TO_LINEAR_RGB = ((3.240479, -1.53715, -0.498535),
+                     (-0.969256, 1.875991, 0.041556),
+                     (0.055648, -0.204043, 1.057311))
 
 
 def lab_to_rgb_torch(L_n: torch.Tensor, ab_n: torch.Tensor) -> torch.Tensor:
@@ -104,8 +98,8 @@ def lab_to_rgb_torch(L_n: torch.Tensor, ab_n: torch.Tensor) -> torch.Tensor:
     f = torch.stack([fy + a / 500.0, fy, fy - b / 200.0], dim=1)
     delta = 6.0 / 29.0
     xyz = torch.where(f > delta, f**3, 3 * delta**2 * (f - 4.0 / 29.0))
-    xyz = xyz * torch.tensor(_WHITE_D65, dtype=L.dtype, device=L.device).view(1, 3, 1, 1)
-    linear = torch.einsum("ij,bjhw->bihw", torch.tensor(_XYZ_TO_RGB, dtype=L.dtype, device=L.device), xyz)
+    xyz = xyz * torch.tensor(D65_WHITE, dtype=L.dtype, device=L.device).view(1, 3, 1, 1)
+    linear = torch.einsum("ij,bjhw->bihw", torch.tensor(XYZ_TO_LINEAR_RGB, dtype=L.dtype, device=L.device), xyz)
     linear = linear.clamp(0.0, 1.0)
     srgb = torch.where(linear <= 0.0031308, 12.92 * linear, 1.055 * linear.clamp_min(1e-8) ** (1 / 2.4) - 0.055)
     return srgb.clamp(0.0, 1.0)

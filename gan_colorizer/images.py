@@ -89,9 +89,9 @@ def _to_picture(pixels: np.ndarray, name: str) -> Picture:
         alpha = np.ascontiguousarray(scaled[..., -1])
         scaled = scaled[..., :-1]
     if channels in (1, 2):
-        rgb = np.repeat(scaled, 3, axis=2)
+        rgb = cv2.cvtColor(np.ascontiguousarray(scaled[..., 0]), cv2.COLOR_GRAY2RGB)
     elif channels in (3, 4):
-        rgb = np.ascontiguousarray(scaled[..., ::-1])
+        rgb = cv2.cvtColor(np.ascontiguousarray(scaled), cv2.COLOR_BGR2RGB)
     else:
         raise ImageError(f"{name}: unsupported number of channels ({channels})")
     return Picture(rgb=rgb, alpha=alpha, bit_depth=bit_depth)
@@ -108,7 +108,7 @@ def read_image(path: Path, reduce: int = 1) -> Picture:
 
 def to_uint8(rgb: np.ndarray) -> np.ndarray:
     """float [0, 1] -> uint8, rounded (not truncated, which would darken every pixel by half a step)."""
-    return (np.clip(rgb, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+    return cv2.convertScaleAbs(np.clip(rgb, 0.0, 1.0), alpha=255.0)  # saturate_cast rounds to nearest
 
 
 def write_image(path: Path, rgb: np.ndarray, alpha: np.ndarray | None = None, quality: int = 95) -> None:
@@ -119,7 +119,7 @@ def write_image(path: Path, rgb: np.ndarray, alpha: np.ndarray | None = None, qu
     """
     path = Path(path)
     rgb8 = rgb if rgb.dtype == np.uint8 else to_uint8(rgb)
-    bgr = rgb8[..., ::-1]
+    bgr = cv2.cvtColor(np.ascontiguousarray(rgb8), cv2.COLOR_RGB2BGR)
     suffix = path.suffix.lower()
     if alpha is not None and suffix in (".png", ".webp", ".tif", ".tiff"):
         bgr = np.dstack([bgr, to_uint8(alpha)])

@@ -34,11 +34,6 @@ DEFAULT_RENDER_SIZE = 256
 # A 100 MP scan needs about 4 GB while it is processed (float32 L, Lab and RGB copies at full size).
 DEFAULT_MAX_PIXELS = 100_000_000
 OUTPUT_FORMATS = ("jpg", "png", "webp", "tif", "bmp")
-# OpenCV's D65 white point (X, Y, Z) and the sRGB XYZ->linear RGB matrix it uses (IEC 61966-2-1).
-_D65_WHITE = (0.950456, 1.0, 1.088754)
-_XYZ_TO_LINEAR_RGB = ((3.240479, -1.53715, -0.498535),
-                      (-0.969256, 1.875991, 0.041556),
-                      (0.055648, -0.204043, 1.057311))
 
 
 def fold_batchnorm(module: nn.Module) -> nn.Module:
@@ -129,8 +124,8 @@ def _desaturate_into_gamut(lab: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """
     fy = (lab[:, 0] + 16.0) / 116.0
     x, y, z = (_cie_f_inverse(f) * white for f, white in
-               zip((fy + lab[:, 1] / 500.0, fy, fy - lab[:, 2] / 200.0), _D65_WHITE))
-    linear = [m_x * x + m_y * y + m_z * z for m_x, m_y, m_z in _XYZ_TO_LINEAR_RGB]  # 3 x (N,), unclipped
+               zip((fy + lab[:, 1] / 500.0, fy, fy - lab[:, 2] / 200.0), color.D65_WHITE))
+    linear = [m_x * x + m_y * y + m_z * z for m_x, m_y, m_z in color.XYZ_TO_LINEAR_RGB]  # 3 x (N,), unclipped
     highest, lowest = np.maximum.reduce(linear), np.minimum.reduce(linear)
     with np.errstate(divide="ignore", invalid="ignore"):  # the divisions only count where selected
         weight = np.minimum(np.where(highest > 1.0, (1.0 - y) / (highest - y), 1.0),
