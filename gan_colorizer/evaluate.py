@@ -44,7 +44,7 @@ def gray_version(gt_rgb8: np.ndarray) -> np.ndarray:
     L = color.rgb_to_L(gt_rgb8.astype(np.float32) / 255.0)
     rgb = color.lab_to_rgb(color.merge_lab(L, np.zeros((*L.shape, 2), dtype=np.float32)))
     # Lab -> RGB leaves the three channels ~1e-7 apart; one channel copied keeps the gray exactly neutral.
-    return np.repeat(images.to_uint8(rgb[..., :1]), 3, axis=2)
+    return np.repeat(images.to_uint8(rgb[..., 0])[..., None], 3, axis=2)
 
 
 def build_scorer(device: torch.device, lpips_net: str = "squeeze") -> metrics.Scorer:
