@@ -108,7 +108,8 @@ def read_image(path: Path, reduce: int = 1) -> Picture:
 
 def to_uint8(rgb: np.ndarray) -> np.ndarray:
     """float [0, 1] -> uint8, rounded (not truncated, which would darken every pixel by half a step)."""
-    return cv2.convertScaleAbs(np.clip(rgb, 0.0, 1.0), alpha=255.0)  # saturate_cast rounds to nearest
+    # saturate_cast rounds to nearest; cv2 drops a trailing 1-channel axis, so restore the shape.
+    return cv2.convertScaleAbs(np.clip(rgb, 0.0, 1.0), alpha=255.0).reshape(np.shape(rgb))
 
 
 def write_image(path: Path, rgb: np.ndarray, alpha: np.ndarray | None = None, quality: int = 95) -> None:
