@@ -119,8 +119,6 @@ class GanTrainer(Trainer):
             scalars = self.d_step(L_n, real_ab_n, fake_ab_n)
             if joint:
                 scalars.update(self.g_step(L_n, real_ab_n, fake_ab_n))
-            else:
-                self.sched_g.step()
         self.watch_collapse(scalars["loss_d"])
         return scalars
 
