@@ -11,7 +11,7 @@ from gan_colorizer import checkpoint, color, losses
 from gan_colorizer.config import ModelConfig, RunConfig
 from gan_colorizer.errors import ConfigError
 from gan_colorizer.models import build
-from gan_colorizer.train import RunResult, Trainer, freeze_encoder, make_scheduler
+from gan_colorizer.train import RunResult, Trainer, bare, distribute, freeze_encoder, make_scheduler
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +29,10 @@ class GanTrainer(Trainer):
     Adam with TTUR learning rates and beta1 0.5; D trains alone for `d_pretrain_steps` first ("NoGAN",
     DeOldify), so G's first adversarial gradients come from a D that already tells real from fake.
     An EMA copy of G is validated, saved as best.pt's generator and exported.
+
+    Under torchrun both networks are DDP-wrapped. G's adversarial loss runs the bare D with its
+    parameters frozen: D's gradients from G's loss are never used, so D computes only the input
+    gradient G needs, and no rank all-reduces a second D-sized gradient per step for nothing.
     """
 
     stage = "gan"
@@ -51,9 +55,12 @@ class GanTrainer(Trainer):
         self.disc.to(device, memory_format=torch.channels_last).train()
         self.ema = copy.deepcopy(self.generator).eval().requires_grad_(False)
         trainable = freeze_encoder(self.generator, t.freeze_encoder_layers)
+        self.generator, self.disc = distribute(self.generator, device), distribute(self.disc, device)
         self.opt_g = torch.optim.Adam(trainable, lr=t.lr, betas=(g.beta1, 0.999))
         self.opt_d = torch.optim.Adam(self.disc.parameters(), lr=g.lr_d, betas=(g.beta1, 0.999))
         self.sched_g, self.sched_d = make_scheduler(self.opt_g, t), make_scheduler(self.opt_d, t)
+        # fp16 gradients underflow without loss scaling; bf16 and fp32 need none (the scaler passes through)
+        self.scaler = torch.amp.GradScaler(device.type, enabled=self.use_amp and self.amp_dtype == torch.float16)
         if self.state:
             self.ema.load_state_dict(self.state["ema"])
             for name, opt in (("g", self.opt_g), ("d", self.opt_d)):
@@ -70,8 +77,8 @@ class GanTrainer(Trainer):
         loss_fake = losses.gan_loss(fake, False, self.cfg.gan.mode)
         loss = 0.5 * (loss_real + loss_fake)
         self.opt_d.zero_grad(set_to_none=True)
-        loss.backward()
-        self.opt_d.step()
+        self.scaler.scale(loss).backward()
+        self.scaler.step(self.opt_d)
         self.sched_d.step()
         return {"loss_d": loss.item(), "loss_d_real": loss_real.item(), "loss_d_fake": loss_fake.item(),
                 "d_real": real.mean().item(), "d_fake": fake.mean().item()}
@@ -79,7 +86,9 @@ class GanTrainer(Trainer):
     def g_step(self, L_n: torch.Tensor, real_ab_n: torch.Tensor, fake_ab_n: torch.Tensor) -> dict[str, float]:
         g = self.cfg.gan
         l1 = losses.l1_loss(fake_ab_n, real_ab_n)
-        adv = losses.generator_adv_loss(self.disc(torch.cat([L_n, fake_ab_n], dim=1)), g.mode)
+        disc = bare(self.disc).requires_grad_(False)  # G's loss trains G only; D's input still gets its gradient
+        adv = losses.generator_adv_loss(disc(torch.cat([L_n, fake_ab_n], dim=1)), g.mode)
+        disc.requires_grad_(True)
         total = g.l1_weight * l1 + g.adv_weight * adv
         terms = {"loss_g_l1": l1.item(), "loss_g_adv": adv.item()}
         if g.perceptual_weight:
@@ -92,10 +101,11 @@ class GanTrainer(Trainer):
             total = total + g.colourfulness_weight * cf
             terms["loss_g_cf"] = cf.item()
         self.opt_g.zero_grad(set_to_none=True)
-        total.backward()
+        self.scaler.scale(total).backward()
         if self.cfg.train.grad_clip:
+            self.scaler.unscale_(self.opt_g)
             nn.utils.clip_grad_norm_(self.generator.parameters(), self.cfg.train.grad_clip)
-        self.opt_g.step()
+        self.scaler.step(self.opt_g)
         self.sched_g.step()
         self.update_ema()
         return terms
@@ -119,13 +129,14 @@ class GanTrainer(Trainer):
             scalars = self.d_step(L_n, real_ab_n, fake_ab_n)
             if joint:
                 scalars.update(self.g_step(L_n, real_ab_n, fake_ab_n))
+        self.scaler.update()  # once per step, after both optimisers used this scale
         self.watch_collapse(scalars["loss_d"])
         return scalars
 
     def watch_collapse(self, loss_d: float) -> None:
         """Warn once per stretch when D's loss sits near 0: D has won and G's gradients vanish."""
         self.low_d_steps = self.low_d_steps + 1 if loss_d < 0.02 else 0
-        if self.low_d_steps == self.cfg.gan.collapse_steps:
+        if self.low_d_steps == self.cfg.gan.collapse_steps and self.world.is_main:
             log.warning("step %d: discriminator loss below 0.02 for %d steps: training may have collapsed "
                         "(lower gan.lr_d or raise gan.l1_weight)", self.step, self.low_d_steps)
 

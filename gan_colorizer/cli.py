@@ -1,5 +1,10 @@
-"""Click options and error handling that the training tools share, so each tool stays a few lines."""
+"""Click options and error handling that the training tools share, so each tool stays a few lines.
+
+Under torchrun every rank runs the tool; only rank 0 speaks (INFO logs, the summary, `Error:` lines),
+the others log warnings only and exit with the same status.
+"""
 import logging
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -40,6 +45,10 @@ def overrides(steps: int | None, batch_size: int | None, sets: tuple[str, ...]) 
 
 def finish(result, out: Path, export: Path | None) -> None:
     """Export if asked, print the one-line summary, exit 130 when interrupted (last.pt was written)."""
+    if not is_main_rank():
+        if result.interrupted:
+            raise SystemExit(130)
+        return
     if export is not None and not result.interrupted:
         checkpoint.export_generator(out / "best.pt", export)
         click.echo(f"exported the generator to {export}")
@@ -49,9 +58,16 @@ def finish(result, out: Path, export: Path | None) -> None:
         raise SystemExit(130)
 
 
+def is_main_rank() -> bool:
+    """False only in a torchrun worker of rank > 0; read from the environment, so it holds before the
+    process group exists and after it ends."""
+    return int(os.environ.get("WORLD_SIZE", "1")) <= 1 or os.environ.get("RANK", "0") == "0"
+
+
 def setup_logging() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    logging.basicConfig(level=logging.INFO if is_main_rank() else logging.WARNING, format="%(message)s")
 
 
-def fail(err: ColorizerError) -> click.ClickException:
-    return click.ClickException(str(err))
+def fail(err: ColorizerError) -> click.ClickException | click.exceptions.Exit:
+    """One `Error:` line and exit 1 on rank 0; the other ranks, which hit the same error, exit 1 silently."""
+    return click.ClickException(str(err)) if is_main_rank() else click.exceptions.Exit(1)

@@ -1,9 +1,20 @@
-"""Device choice, seeding and the offline torch cache: the process-level setup every tool shares."""
+"""Device choice, seeding, the offline torch cache and torchrun's process group: process-level setup.
+
+A tool started by `torchrun` finds RANK, WORLD_SIZE and LOCAL_RANK in its environment; `distributed`
+then joins the process group (NCCL on CUDA, gloo on CPU) and gives each process its own device. A
+plain `python tools/...` run sees no such variables and runs as rank 0 of 1: the helpers below are
+then no-ops, so the training code has one path for both.
+"""
+import os
 import random
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
+import torch.distributed as dist
 
 from gan_colorizer.errors import ConfigError, MissingWeightsError
 
@@ -49,3 +60,82 @@ def cached_weights(file_name: str, path: str | Path | None = None) -> Path:
         )
     return found
 
+
+
+@dataclass(frozen=True)
+class World:
+    """This process's rank among `size` training processes (rank 0 of 1 outside torchrun)."""
+
+    rank: int = 0
+    size: int = 1
+
+    @property
+    def is_main(self) -> bool:
+        """Rank 0 alone writes files, logs at INFO and shows progress bars."""
+        return self.rank == 0
+
+
+def world() -> World:
+    """The current process group's rank and size, or rank 0 of 1 when there is none."""
+    if not dist.is_initialized():
+        return World()
+    return World(rank=dist.get_rank(), size=dist.get_world_size())
+
+
+@contextmanager
+def distributed(device_name: str = "auto") -> Iterator[torch.device]:
+    """Yield this process's device; under torchrun (WORLD_SIZE > 1) join the process group first.
+
+    Each process takes CUDA device LOCAL_RANK and NCCL, or the CPU and gloo. The group is destroyed on
+    the way out, also when training raises, so no process lingers holding the rendezvous port.
+    """
+    device = pick_device(device_name)
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        yield device
+        return
+    if device.type == "cuda":
+        local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+        if local_rank >= torch.cuda.device_count():
+            raise ConfigError(f"LOCAL_RANK {local_rank} but only {torch.cuda.device_count()} CUDA device(s): "
+                              f"lower torchrun --nproc_per_node")
+        device = torch.device("cuda", local_rank)
+        torch.cuda.set_device(device)
+    dist.init_process_group("nccl" if device.type == "cuda" else "gloo",
+                            device_id=device if device.type == "cuda" else None)
+    try:
+        yield device
+    finally:
+        dist.destroy_process_group()
+
+
+def any_rank(flag: bool, device: torch.device) -> bool:
+    """True on every rank when `flag` is True on at least one (e.g. one rank received SIGTERM).
+
+    Every rank must call it at the same point of the loop; without a process group it returns `flag`.
+    """
+    if not dist.is_initialized():
+        return flag
+    shared = torch.tensor([float(flag)], device=device)
+    dist.all_reduce(shared, op=dist.ReduceOp.MAX)
+    return bool(shared.item())
+
+
+def mean_over_ranks(values: dict[str, float], device: torch.device) -> dict[str, float]:
+    """Each value averaged over the ranks (for logging one number per step); unchanged without a group."""
+    if not dist.is_initialized() or not values:
+        return values
+    stacked = torch.tensor(list(values.values()), dtype=torch.float64, device=device)
+    dist.all_reduce(stacked, op=dist.ReduceOp.SUM)
+    return dict(zip(values, (stacked / dist.get_world_size()).tolist()))
+
+
+def share_from_main(value: str | None) -> str | None:
+    """Rank 0's `value` on every rank; the other ranks wait here until rank 0 arrives.
+
+    Used after work only rank 0 does (validation, checkpoint writing) to pass on its error, if any.
+    """
+    if not dist.is_initialized():
+        return value
+    box = [value]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]

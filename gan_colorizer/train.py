@@ -5,6 +5,11 @@ Ctrl-C / SIGTERM handling and resume. A run dir holds `config.yaml` (resolved co
 (which photos trained and validated), `last.pt` (every `val_every` steps and on interruption),
 `best.pt` (best val metric) and TensorBoard events. `--resume` reloads `last.pt` and continues at the
 same step with the same optimiser, schedule and sample stream (data.StepSampler) up to `train.steps`.
+
+Under torchrun (docs/distributed.md) every rank runs this loop on its share of each global batch
+(`train.batch_size` per rank), DistributedDataParallel averages the gradients, and rank 0 alone
+validates and writes files while the other ranks wait for it. A SIGTERM on any rank stops all of
+them after the same step.
 """
 import logging
 import math
@@ -18,13 +23,14 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
-from gan_colorizer import checkpoint, color, data, losses, metrics
+from gan_colorizer import checkpoint, color, data, losses, metrics, runtime
 from gan_colorizer.config import BEST_METRICS, RunConfig, TrainConfig, load_config, save_config
-from gan_colorizer.errors import CheckpointError, ConfigError
+from gan_colorizer.errors import CheckpointError, ColorizerError, ConfigError
 from gan_colorizer.images import to_uint8
 from gan_colorizer.models import build
 from gan_colorizer.runtime import cached_weights, seed_everything
@@ -71,6 +77,26 @@ def freeze_encoder(generator: nn.Module, layers: int) -> list[nn.Parameter]:
     return [p for p in generator.parameters() if p.requires_grad]
 
 
+def distribute(module: nn.Module, device: torch.device) -> nn.Module:
+    """Wrap in DistributedDataParallel when several processes train; a plain run gets `module` back.
+
+    Call after `freeze_encoder`: DDP synchronises the parameters that require grad when it is built
+    (frozen ones are left out, so find_unused_parameters can stay off). On CUDA, BatchNorm becomes
+    SyncBatchNorm so its statistics come from the global batch, as in a one-process run; PyTorch's
+    SyncBatchNorm has no CPU kernel, so gloo runs normalise by each rank's own batch.
+    """
+    if runtime.world().size == 1:
+        return module
+    if device.type == "cuda":
+        module = nn.SyncBatchNorm.convert_sync_batchnorm(module)
+    return DistributedDataParallel(module, device_ids=[device] if device.type == "cuda" else None)
+
+
+def bare(module: nn.Module) -> nn.Module:
+    """The network inside a DDP wrapper: for rank-0-only work (validation) that must not sync."""
+    return module.module if isinstance(module, DistributedDataParallel) else module
+
+
 def make_scheduler(optimizer: torch.optim.Optimizer, cfg: TrainConfig) -> torch.optim.lr_scheduler.LambdaLR:
     """Linear warm-up, then cosine to 1 % (or x0.1 at 60 % and 85 %, or constant) over `cfg.steps`."""
 
@@ -88,18 +114,20 @@ def make_scheduler(optimizer: torch.optim.Optimizer, cfg: TrainConfig) -> torch.
 
 
 @contextmanager
-def stop_on_sigterm() -> Iterator[dict]:
-    """Turn SIGTERM into a flag the loop checks between steps, so it can write last.pt and leave."""
+def stop_on_signals(signums: tuple[int, ...]) -> Iterator[dict]:
+    """Turn these signals into a flag the loop checks between steps, so it can write last.pt and leave."""
     request = {"stop": False}
+    previous = {}  # signal number -> the handler to put back
     try:
-        previous = signal.signal(signal.SIGTERM, lambda signum, frame: request.update(stop=True))
+        for signum in signums:
+            previous[signum] = signal.signal(signum, lambda signum, frame: request.update(stop=True))
     except ValueError:  # not the main thread (e.g. a test runner's thread): Ctrl-C still works
-        previous = None
+        pass
     try:
         yield request
     finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 def resume_state(run_dir: Path, stage: str) -> dict | None:
@@ -122,6 +150,7 @@ class Trainer:
 
     def __init__(self, cfg: RunConfig, data_path: Path, run_dir: Path, device: torch.device, resume: bool) -> None:
         self.cfg, self.run_dir, self.device = cfg, Path(run_dir), device
+        self.world = runtime.world()
         self.state = resume_state(self.run_dir, self.stage) if resume else None
         if resume and self.state is None:
             log.warning("%s has no last.pt: starting a new run", self.run_dir)
@@ -130,9 +159,10 @@ class Trainer:
         seed_everything(cfg.train.seed)
         self.source = data.PhotoSource(data_path)
         self.split = data.scan(self.source, cfg.data)
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        self.split.save(self.run_dir / "split.json")
-        save_config(cfg, self.run_dir / "config.yaml")
+        if self.world.is_main:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            self.split.save(self.run_dir / "split.json")
+            save_config(cfg, self.run_dir / "config.yaml")
         log.info("%d train / %d val photos (%d near-gray, %d unreadable left out)", len(self.split.train),
                  len(self.split.val), len(self.split.gray), len(self.split.unreadable))
         self.use_amp = cfg.train.amp and device.type == "cuda"
@@ -170,9 +200,9 @@ class Trainer:
     def train_loader(self) -> DataLoader:
         t, workers = self.cfg.train, self.cfg.data.workers
         crops = data.TrainCrops(self.source, self.split, self.cfg.data, t.seed)
-        return DataLoader(crops, batch_size=t.batch_size, sampler=data.StepSampler(self.step, t.steps, t.batch_size),
-                          num_workers=workers, pin_memory=self.device.type == "cuda",
-                          prefetch_factor=4 if workers else None)
+        sampler = data.StepSampler(self.step, t.steps, t.batch_size, self.world.rank, self.world.size)
+        return DataLoader(crops, batch_size=t.batch_size, sampler=sampler, num_workers=workers,
+                          pin_memory=self.device.type == "cuda", prefetch_factor=4 if workers else None)
 
     @torch.inference_mode()
     def validate(self, writer: SummaryWriter) -> None:
@@ -182,7 +212,7 @@ class Trainer:
         mean colourfulness of predictions / truths, cf_gap the mean per-image |difference|, and lpips
         when it picks best.pt.
         """
-        generator = self.val_generator()
+        generator = bare(self.val_generator())
         was_training = generator.training
         generator.eval()
         loader = DataLoader(data.ValImages(self.source, self.split.val, self.cfg.data.size),
@@ -220,48 +250,92 @@ class Trainer:
         return self._lpips
 
     def run(self) -> RunResult:
-        """Step until `train.steps`, validating and saving every `val_every` steps."""
-        t = self.cfg.train
-        writer = SummaryWriter(str(self.run_dir))
+        """Step until `train.steps`, validating and saving every `val_every` steps.
+
+        SIGTERM (a scheduler's or torchrun's stop) ends the run after the current step, with last.pt
+        written. Under torchrun, SIGINT too: Ctrl-C reaches the torchrun agent, which passes SIGINT on
+        to every worker, and a flag lets all ranks stop after the same step.
+        """
         if self.state:
-            log.info("resuming %s at step %d of %d", self.run_dir, self.step, t.steps)
-        interrupted = False
-        bar = tqdm(total=t.steps, initial=self.step, desc=self.stage, unit="step", disable=None, dynamic_ncols=True)
-        tick, seen = time.perf_counter(), 0
+            log.info("resuming %s at step %d of %d", self.run_dir, self.step, self.cfg.train.steps)
+        writer = SummaryWriter(str(self.run_dir)) if self.world.is_main else None
+        signums = (signal.SIGTERM,) if self.world.size == 1 else (signal.SIGTERM, signal.SIGINT)
         try:
-            with stop_on_sigterm() as request:
-                for L_n, real_ab_n in self.train_loader():
-                    L_n = L_n.to(self.device, non_blocking=True).contiguous(memory_format=torch.channels_last)
-                    scalars = self.train_step(L_n, real_ab_n.to(self.device, non_blocking=True))
-                    self.step += 1
-                    seen += len(L_n)
-                    bar.update(1)
-                    if self.step % t.log_every == 0 or self.step == t.steps:
-                        scalars["images_per_s"] = seen / (time.perf_counter() - tick)
-                        for name, value in {**scalars, **self.learning_rates()}.items():
-                            writer.add_scalar(f"train/{name}", value, self.step)
-                        bar.set_postfix({k: f"{v:.3g}" for k, v in scalars.items()})
-                        tick, seen = time.perf_counter(), 0
-                    if self.step % t.val_every == 0 or self.step == t.steps:
-                        self.validate(writer)
-                        self.after_validation()
-                        self.save("last.pt")
-                        if self.best_metric in self.metrics and self.is_better(self.metrics[self.best_metric]):
-                            self.best = self.metrics[self.best_metric]
-                            self.save("best.pt")
-                        writer.flush()
-                    if request["stop"]:
-                        interrupted = True
-                        break
-        except KeyboardInterrupt:
-            interrupted = True
+            with stop_on_signals(signums) as request:  # also shields the final save from a second signal
+                interrupted = self.loop(writer, request)
+                if interrupted:
+                    self.save_interrupted()
         finally:
-            bar.close()
-        if interrupted:
+            if writer is not None:
+                writer.close()
+        return RunResult(step=self.step, metrics=self.metrics, interrupted=interrupted)
+
+    def save_interrupted(self) -> None:
+        """Rank 0 writes last.pt; the other ranks leave only after it, as torchrun stops every rank
+        (SIGTERM) as soon as one exits with a non-zero status."""
+        if self.world.is_main:
             self.save("last.pt")
             log.warning("interrupted at step %d: last.pt written; continue with --resume", self.step)
-        writer.close()
-        return RunResult(step=self.step, metrics=self.metrics, interrupted=interrupted)
+        runtime.share_from_main(None)
+
+    def loop(self, writer: SummaryWriter | None, request: dict) -> bool:
+        """The steps themselves; True when Ctrl-C or a stop request (on any rank) ended them early."""
+        t = self.cfg.train
+        bar = tqdm(total=t.steps, initial=self.step, desc=self.stage, unit="step", dynamic_ncols=True,
+                   disable=None if self.world.is_main else True)
+        tick, seen = time.perf_counter(), 0
+        try:
+            for L_n, real_ab_n in self.train_loader():
+                L_n = L_n.to(self.device, non_blocking=True).contiguous(memory_format=torch.channels_last)
+                scalars = self.train_step(L_n, real_ab_n.to(self.device, non_blocking=True))
+                self.step += 1
+                seen += len(L_n)
+                bar.update(1)
+                if self.step % t.log_every == 0 or self.step == t.steps:
+                    images_per_s = seen * self.world.size / (time.perf_counter() - tick)
+                    self.log_train(writer, bar, {**runtime.mean_over_ranks(scalars, self.device),
+                                                 "images_per_s": images_per_s})
+                    tick, seen = time.perf_counter(), 0
+                if self.step % t.val_every == 0 or self.step == t.steps:
+                    self.validate_and_save(writer)
+                if runtime.any_rank(request["stop"], self.device):
+                    return True
+        except KeyboardInterrupt:
+            return True
+        finally:
+            bar.close()
+        return False
+
+    def log_train(self, writer: SummaryWriter | None, bar: tqdm, scalars: dict[str, float]) -> None:
+        """Training scalars (averaged over ranks) to TensorBoard and the progress bar, on rank 0."""
+        if writer is None:
+            return
+        for name, value in {**scalars, **self.learning_rates()}.items():
+            writer.add_scalar(f"train/{name}", value, self.step)
+        bar.set_postfix({k: f"{v:.3g}" for k, v in scalars.items()})
+
+    def validate_and_save(self, writer: SummaryWriter | None) -> None:
+        """Rank 0 validates and writes last.pt (and best.pt) while the other ranks wait for it.
+
+        A user error there (full disk, missing LPIPS weights) is raised on every rank, so all stop.
+        """
+        if not self.world.is_main:
+            error = runtime.share_from_main(None)
+            if error is not None:
+                raise ColorizerError(error)  # rank 0 reports it; the tools keep the other ranks quiet
+            return
+        try:
+            self.validate(writer)
+            self.after_validation()
+            self.save("last.pt")
+            if self.best_metric in self.metrics and self.is_better(self.metrics[self.best_metric]):
+                self.best = self.metrics[self.best_metric]
+                self.save("best.pt")
+            writer.flush()
+        except ColorizerError as err:
+            runtime.share_from_main(str(err))
+            raise
+        runtime.share_from_main(None)
 
     def after_validation(self) -> None:
         """Hook for checks on fresh val metrics (the GAN trainer warns about collapse to gray)."""
@@ -279,6 +353,7 @@ class Pretrainer(Trainer):
                           else checkpoint.build_network(self.state["generator"], self.run_dir / "last.pt"))
         self.generator.to(device, memory_format=torch.channels_last).train()
         trainable = freeze_encoder(self.generator, t.freeze_encoder_layers)
+        self.generator = distribute(self.generator, device)
         self.optimizer = torch.optim.AdamW(trainable, lr=t.lr, weight_decay=t.weight_decay)
         self.scheduler = make_scheduler(self.optimizer, t)
         self.scaler = torch.amp.GradScaler(device.type, enabled=self.use_amp and self.amp_dtype == torch.float16)

@@ -1,4 +1,7 @@
-"""Pretrain a generator with L1 on a*b*: `python tools/pretrain.py --data photos.zip --out runs/pre1`."""
+"""Pretrain a generator with L1 on a*b*: `python tools/pretrain.py --data photos.zip --out runs/pre1`.
+
+One process per GPU: `torchrun --nproc_per_node=8 tools/pretrain.py ...` (docs/distributed.md).
+"""
 import sys
 from pathlib import Path
 
@@ -17,10 +20,11 @@ def main(data_path: Path, out: Path, config_path: Path | None, steps: int | None
     """Pretrain a colorization generator with L1 loss on a*b* (TensorBoard logs in --out)."""
     cli.setup_logging()
     try:
-        cfg = train.resolve_config(config_path, cli.CONFIGS / "pretrain.yaml", out, resume,
-                                   cli.overrides(steps, batch_size, sets))
-        result = train.pretrain(cfg, data_path, out, runtime.pick_device(device), resume=resume)
-        cli.finish(result, out, export)
+        with runtime.distributed(device) as process_device:  # joins torchrun's processes, if any
+            cfg = train.resolve_config(config_path, cli.CONFIGS / "pretrain.yaml", out, resume,
+                                       cli.overrides(steps, batch_size, sets))
+            result = train.pretrain(cfg, data_path, out, process_device, resume=resume)
+            cli.finish(result, out, export)
     except ColorizerError as err:
         raise cli.fail(err) from None
 

@@ -1,6 +1,8 @@
 """Fine-tune a pretrained generator adversarially against a PatchGAN discriminator.
 
     python tools/train_gan.py --data photos.zip --init runs/pre1/best.pt --out runs/gan1
+
+One process per GPU: `torchrun --nproc_per_node=8 tools/train_gan.py ...` (docs/distributed.md).
 """
 import sys
 from pathlib import Path
@@ -22,10 +24,11 @@ def main(data_path: Path, out: Path, config_path: Path | None, steps: int | None
     """GAN fine-tuning with L1 + adversarial (+ optional LPIPS and colourfulness) generator losses."""
     cli.setup_logging()
     try:
-        cfg = train.resolve_config(config_path, cli.CONFIGS / "gan.yaml", out, resume,
-                                   cli.overrides(steps, batch_size, sets))
-        result = adversarial.train_gan(cfg, data_path, out, runtime.pick_device(device), resume=resume, init=init)
-        cli.finish(result, out, export)
+        with runtime.distributed(device) as process_device:  # joins torchrun's processes, if any
+            cfg = train.resolve_config(config_path, cli.CONFIGS / "gan.yaml", out, resume,
+                                       cli.overrides(steps, batch_size, sets))
+            result = adversarial.train_gan(cfg, data_path, out, process_device, resume=resume, init=init)
+            cli.finish(result, out, export)
     except ColorizerError as err:
         raise cli.fail(err) from None
 
