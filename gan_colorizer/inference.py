@@ -25,6 +25,7 @@ from torch.nn.utils.fusion import fuse_conv_bn_eval
 from tqdm import tqdm
 
 from gan_colorizer import checkpoint, color, images
+from gan_colorizer import mood as moods
 from gan_colorizer.errors import CheckpointError, ConfigError, DataError, ImageError
 
 DEFAULT_CHECKPOINT = Path(__file__).resolve().parents[1] / "checkpoints" / "default.pt"
@@ -168,23 +169,32 @@ class Colorizer:
 
     >>> colorizer = Colorizer.from_checkpoint()     # the bundled default model
     >>> rgb8 = colorizer(gray)                      # (H, W) or (H, W, 3|4) array -> (H, W, 3) uint8
+    >>> warm = Colorizer.from_checkpoint(mood="warm", strength=0.7)
 
     The generator is copied, BatchNorm folded into its convs and laid out channels_last (faster on
     CPU convolutions), so the caller's module is left untouched.
+    Colour control: at most one of `mood` (a name in mood.MOODS), `color` ("#c8a060") or `reference`
+    (an image file whose average colour and spread to take). The current models take no colour hint,
+    so the predicted a*b* is shifted toward the target statistics (mood.shift_ab); L is never touched.
     """
 
     def __init__(self, generator: nn.Module, device: torch.device | str = "cpu",
-                 render_size: int = DEFAULT_RENDER_SIZE) -> None:
+                 render_size: int = DEFAULT_RENDER_SIZE, *, mood: str | None = None, color: str | None = None,
+                 reference: Path | str | None = None, strength: float = 1.0) -> None:
         if render_size < 1:
             raise ConfigError(f"render_size must be at least 1, got {render_size}")
         self.device = torch.device(device)
         self.render_size = render_size
+        self.target = moods.resolve(mood, color, Path(reference) if reference else None)
+        if not 0.0 <= strength <= 1.0:
+            raise ConfigError(f"strength must be in [0, 1], got {strength}")
+        self.strength = strength
         generator = fold_batchnorm(copy.deepcopy(generator).eval())
         self.generator = generator.to(self.device, memory_format=torch.channels_last)
 
     @classmethod
     def from_checkpoint(cls, path: Path | str | None = None, device: torch.device | str = "cpu",
-                        render_size: int = DEFAULT_RENDER_SIZE) -> "Colorizer":
+                        render_size: int = DEFAULT_RENDER_SIZE, **control) -> "Colorizer":
         """Load a generator-only export or a training checkpoint (its EMA weights when present).
 
         path None means the bundled default, `checkpoints/default.pt` of the source tree.
@@ -196,7 +206,7 @@ class Colorizer:
                 raise CheckpointError(f"{path}: the bundled default model is missing; pass a trained "
                                       f"generator with --checkpoint PATH (or Colorizer.from_checkpoint(PATH))")
         generator, _ = checkpoint.load_generator(Path(path), "cpu")
-        return cls(generator, device, render_size)
+        return cls(generator, device, render_size, **control)
 
     def __call__(self, image: np.ndarray) -> np.ndarray:
         """(H, W) or (H, W, 3|4) uint8/uint16/float image -> (H, W, 3) uint8 colorized sRGB, same size.
@@ -212,7 +222,10 @@ class Colorizer:
         Arrays of one working size go through the network as a batch; call with equal sizes.
         """
         small = np.stack([shrink_L(L, self.render_size) for L in Ls])  # (B, h, w)
-        return list(predict_ab(self.generator, small))
+        abs_ = list(predict_ab(self.generator, small))
+        if self.target is None:
+            return abs_
+        return [moods.shift_ab(ab, self.target, self.strength) for ab in abs_]
 
     @staticmethod
     def render(L: np.ndarray, ab: np.ndarray) -> np.ndarray:

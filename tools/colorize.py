@@ -6,7 +6,7 @@ import click
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `python tools/x.py` from a checkout
 
-from gan_colorizer import inference, runtime  # noqa: E402
+from gan_colorizer import inference, mood, runtime  # noqa: E402
 from gan_colorizer.errors import ColorizerError  # noqa: E402
 
 
@@ -26,11 +26,20 @@ from gan_colorizer.errors import ColorizerError  # noqa: E402
 @click.option("--max-pixels", default=inference.DEFAULT_MAX_PIXELS, show_default=True,
               type=click.IntRange(min=1), help="Refuse images with more pixels than this.")
 @click.option("--device", default="auto", show_default=True, type=click.Choice(["auto", "cpu", "cuda"]))
+@click.option("--mood", "mood_name", help=f"Average colour / mood: {', '.join(mood.mood_names())}.")
+@click.option("--color", "target_color", help='Target average colour, e.g. "#c8a060".')
+@click.option("--reference", type=click.Path(dir_okay=False, path_type=Path),
+              help="Take the average colour and colour spread of this image.")
+@click.option("--strength", default=1.0, show_default=True, type=click.FloatRange(0.0, 1.0),
+              help="How far to move toward --mood/--color/--reference (0 = not at all).")
 def main(src: Path, dst: Path, checkpoint: Path | None, render_size: int, out_format: str | None,
-         skip_existing: bool, max_pixels: int, device: str) -> None:
+         skip_existing: bool, max_pixels: int, device: str, mood_name: str | None, target_color: str | None,
+         reference: Path | None, strength: float) -> None:
     """Colorize an image or every image under a folder into --out, each at its own resolution."""
     try:
-        colorizer = inference.Colorizer.from_checkpoint(checkpoint, runtime.pick_device(device), render_size)
+        colorizer = inference.Colorizer.from_checkpoint(checkpoint, runtime.pick_device(device), render_size,
+                                                        mood=mood_name, color=target_color, reference=reference,
+                                                        strength=strength)
         report = inference.colorize_folder(src, dst, colorizer, out_format=out_format,
                                            skip_existing=skip_existing, max_pixels=max_pixels)
     except ColorizerError as err:
