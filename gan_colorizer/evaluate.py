@@ -37,6 +37,7 @@ class Evaluation:
     rows: list[dict]
     unpaired: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
+    control: dict[str, float] = field(default_factory=dict)  # colour-control distances (mood/colour runs)
 
 
 def gray_version(gt_rgb8: np.ndarray) -> np.ndarray:
@@ -150,12 +151,22 @@ def split_keys_of(checkpoint_path: Path, source: data.PhotoSource, split: str) -
     return keys
 
 
+def mean_ab(rgb8: np.ndarray) -> np.ndarray:
+    """(H, W, 3) uint8 sRGB -> its mean (a*, b*) in Lab units."""
+    return color.rgb_to_lab(rgb8.astype(np.float32) / 255.0)[..., 1:].reshape(-1, 2).mean(axis=0)
+
+
 def evaluate_checkpoint(checkpoint_path: Path, data_path: Path, split: str, device: torch.device,
-                        lpips_net: str = "squeeze", save_pred: Path | None = None) -> Evaluation:
+                        lpips_net: str = "squeeze", save_pred: Path | None = None,
+                        control: dict | None = None) -> Evaluation:
     """Colorize each photo of `split` at full resolution from its gray version and score it.
 
     save_pred: folder for the predictions as PNG (lossless, so `--pred` on it gives the same
     numbers), mirroring the photos' relative paths; it must lie outside a data folder.
+    control: Colorizer colour-control arguments (mood, color, reference, strength). The controlled
+    predictions are scored as a third row, "control", next to the uncontrolled "model" row, and
+    Evaluation.control reports the requested mean a*b*, the achieved one, and the mean per-image
+    distance between them (delta E in the a*b* plane) with and without control.
     """
     checkpoint_path, data_path = Path(checkpoint_path), Path(data_path)
     if save_pred is not None and data_path.is_dir():
@@ -163,6 +174,8 @@ def evaluate_checkpoint(checkpoint_path: Path, data_path: Path, split: str, devi
         if real_out == real_data or real_data in real_out.parents:
             raise ConfigError(f"--save-pred {save_pred} is inside --data {data_path}; choose a folder outside it")
     colorizer = Colorizer.from_checkpoint(checkpoint_path, device=device)
+    controlled = Colorizer.from_checkpoint(checkpoint_path, device=device, **control) if control else None
+    achieved: dict[str, list[np.ndarray]] = {"model": [], "control": []}
     source = data.PhotoSource(data_path)
     keys = split_keys_of(checkpoint_path, source, split)
     scorer = build_scorer(device, lpips_net)
@@ -176,8 +189,22 @@ def evaluate_checkpoint(checkpoint_path: Path, data_path: Path, split: str, devi
         pred = colorizer(truth)
         if save_pred is not None:
             images.write_image(Path(save_pred) / PurePosixPath(key).with_suffix(".png"), pred)
-        scorer.add(truth, {"model": pred, "gray": gray_version(truth)}, name=key)
-    return _finish(scorer, [], skipped)
+        preds = {"model": pred, "gray": gray_version(truth)}
+        if controlled is not None:
+            preds["control"] = controlled(truth)
+            achieved["model"].append(mean_ab(pred))
+            achieved["control"].append(mean_ab(preds["control"]))
+        scorer.add(truth, preds, name=key)
+    result = _finish(scorer, [], skipped)
+    if controlled is not None and controlled.target.mean_ab is not None:
+        requested = np.array(controlled.target.mean_ab)
+        result.control = {"requested_a": float(requested[0]), "requested_b": float(requested[1]),
+                          "achieved_a": float(np.mean([ab[0] for ab in achieved["control"]])),
+                          "achieved_b": float(np.mean([ab[1] for ab in achieved["control"]])),
+                          "delta_e": float(np.mean([np.linalg.norm(ab - requested) for ab in achieved["control"]])),
+                          "delta_e_uncontrolled": float(np.mean([np.linalg.norm(ab - requested)
+                                                                 for ab in achieved["model"]]))}
+    return result
 
 
 def _plain(value: float | int) -> float | int | None:
@@ -185,9 +212,12 @@ def _plain(value: float | int) -> float | int | None:
     return value if isinstance(value, int) or math.isfinite(value) else None
 
 
-def save_json(table: dict[str, dict[str, float]], path: Path) -> None:
-    """Write {"model": {...}, "gray": {...}} with metrics.METRIC_KEYS; nan becomes null."""
-    content = {label: {key: _plain(row[key]) for key in metrics.METRIC_KEYS} for label, row in table.items()}
+def save_json(table: dict[str, dict[str, float]], path: Path, control: dict[str, float] | None = None) -> None:
+    """Write {"model": {...}, "gray": {...}} with metrics.METRIC_KEYS (plus "control" rows and
+    distances for colour-control runs); nan becomes null."""
+    content: dict = {label: {key: _plain(row[key]) for key in metrics.METRIC_KEYS} for label, row in table.items()}
+    if control:
+        content["control_ab"] = {key: _plain(value) for key, value in control.items()}
     _write_text(Path(path), json.dumps(content, indent=2) + "\n")
 
 

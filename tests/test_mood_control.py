@@ -49,3 +49,14 @@ def test_cli_mood_writes_outputs_and_bad_controls_are_one_line(tiny_checkpoint, 
         assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.output
         lines = [line for line in result.output.splitlines() if line.strip()]
         assert len(lines) == 1 and lines[0].startswith("Error: ") and message in lines[0]
+
+
+def test_evaluator_reports_requested_vs_achieved_colour(tiny_checkpoint, photo_zip, monkeypatch):
+    from gan_colorizer import evaluate, metrics
+
+    monkeypatch.setattr(evaluate, "build_scorer", lambda device, lpips_net="squeeze": metrics.Scorer())
+    result = evaluate.evaluate_checkpoint(tiny_checkpoint, photo_zip, "all", "cpu",
+                                          control={"mood": "golden-hour", "strength": 1.0})
+    assert set(result.metrics) == {"model", "control", "gray"} and result.metrics["control"]["n"] == 8
+    assert (result.control["requested_a"], result.control["requested_b"]) == mood.MOODS["golden-hour"].mean_ab
+    assert result.control["delta_e"] < result.control["delta_e_uncontrolled"]

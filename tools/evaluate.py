@@ -29,27 +29,38 @@ PathArg = click.Path(path_type=Path)
 @click.option("--csv", "csv_path", type=click.Path(dir_okay=False, path_type=Path), help="Write per-image rows here.")
 @click.option("--lpips-net", default="squeeze", show_default=True, type=click.Choice(list(metrics.LPIPS_NETS)))
 @click.option("--device", default="auto", show_default=True, type=click.Choice(["auto", "cpu", "cuda"]))
+@click.option("--mood", "mood_name", help="Mode 2: also score this colour mood (see colorize --help) against no control.")
+@click.option("--color", "target_color", help='Mode 2: also score this target colour, e.g. "#c8a060".')
+@click.option("--strength", default=1.0, show_default=True, type=click.FloatRange(0.0, 1.0))
 def main(pred: Path | None, gt: Path | None, checkpoint: Path | None, data_path: Path | None, split: str,
-         save_pred: Path | None, json_path: Path | None, csv_path: Path | None, lpips_net: str, device: str) -> None:
+         save_pred: Path | None, json_path: Path | None, csv_path: Path | None, lpips_net: str, device: str,
+         mood_name: str | None, target_color: str | None, strength: float) -> None:
     """Compare colorizations with the truth (PSNR, SSIM, LPIPS, FID-lite, KID, colourfulness) and a gray baseline."""
     is_folders, is_checkpoint = bool(pred or gt), bool(checkpoint or data_path)
     if is_folders == is_checkpoint or (is_folders and not (pred and gt)) or (is_checkpoint and not (checkpoint and data_path)):
         raise click.ClickException("give --pred and --gt (two folders), or --checkpoint and --data")
-    if save_pred and is_folders:
-        raise click.ClickException("--save-pred needs --checkpoint and --data")
+    if (save_pred or mood_name or target_color) and is_folders:
+        raise click.ClickException("--save-pred, --mood and --color need --checkpoint and --data")
+    control = {"mood": mood_name, "color": target_color, "strength": strength} if mood_name or target_color else None
     try:
         torch_device = runtime.pick_device(device)
         if is_folders:
             result = evaluate.evaluate_folders(pred, gt, torch_device, lpips_net)
         else:
-            result = evaluate.evaluate_checkpoint(checkpoint, data_path, split, torch_device, lpips_net, save_pred)
+            result = evaluate.evaluate_checkpoint(checkpoint, data_path, split, torch_device, lpips_net, save_pred,
+                                                  control)
         if json_path:
-            evaluate.save_json(result.metrics, json_path)
+            evaluate.save_json(result.metrics, json_path, result.control)
         if csv_path:
             evaluate.save_csv(result.rows, csv_path)
     except ColorizerError as err:
         raise click.ClickException(str(err)) from None
     click.echo(evaluate.format_table(result.metrics, lpips_net))
+    if result.control:
+        c = result.control
+        click.echo(f"mean a*b* requested ({c['requested_a']:.1f}, {c['requested_b']:.1f}), achieved "
+                   f"({c['achieved_a']:.1f}, {c['achieved_b']:.1f}); delta E {c['delta_e']:.2f} "
+                   f"(without control {c['delta_e_uncontrolled']:.2f})")
     if result.skipped:
         raise click.ClickException(f"{len(result.skipped)} pair(s) left out; reasons printed above")
 
