@@ -142,6 +142,16 @@ def resume_state(run_dir: Path, stage: str) -> dict | None:
     return ckpt
 
 
+def ignore_stop_signals(worker_id: int) -> None:
+    """DataLoader workers leave SIGTERM and SIGINT to the main process.
+
+    A scheduler (or `kill` of the process group, or Ctrl-C) signals every process; a worker that
+    died of it would crash the main process before it could write last.pt.
+    """
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 class Trainer:
     """The shared loop. Subclasses define `stage`, `train_step`, `val_generator` and their state."""
 
@@ -202,7 +212,8 @@ class Trainer:
         crops = data.TrainCrops(self.source, self.split, self.cfg.data, t.seed)
         sampler = data.StepSampler(self.step, t.steps, t.batch_size, self.world.rank, self.world.size)
         return DataLoader(crops, batch_size=t.batch_size, sampler=sampler, num_workers=workers,
-                          pin_memory=self.device.type == "cuda", prefetch_factor=4 if workers else None)
+                          pin_memory=self.device.type == "cuda", prefetch_factor=4 if workers else None,
+                          worker_init_fn=ignore_stop_signals)
 
     @torch.inference_mode()
     def validate(self, writer: SummaryWriter) -> None:
