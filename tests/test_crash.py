@@ -86,6 +86,22 @@ def test_sigterm_writes_last_pt_and_exits_130(photo_zip, tmp_path):
     assert 1 <= step < 10_000
 
 
+def test_sigterm_to_the_whole_process_group_with_loader_workers_still_saves(photo_zip, tmp_path):
+    """A scheduler signals every process of the job, DataLoader workers included."""
+    out, log = tmp_path / "run", tmp_path / "log.txt"
+    with open(log, "w") as sink:
+        proc = subprocess.Popen([sys.executable, str(TOOLS / "pretrain.py"), "--data", str(photo_zip), "--out", str(out),
+                                 *map(str, LONG_RUN), "--set", "data.workers=2"],
+                                stdout=sink, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    wait_for((out / "last.pt").exists, proc)
+    os.killpg(proc.pid, signal.SIGTERM)
+    proc.wait(timeout=900)
+    output = log.read_text()
+    assert proc.returncode == 130, output
+    assert "Traceback" not in output and "(interrupted)" in output
+    assert checkpoint.read(out / "last.pt")["step"] >= 1
+
+
 def test_a_full_disk_keeps_the_previous_last_pt_and_gives_one_error_line(photo_zip, tmp_path, monkeypatch):
     out = tmp_path / "run"
     assert invoke(pretrain, "--data", photo_zip, "--out", out, "--config", TINY_CONFIG, "--steps", 2).exit_code == 0
