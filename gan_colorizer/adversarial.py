@@ -59,8 +59,6 @@ class GanTrainer(Trainer):
         self.opt_g = torch.optim.Adam(trainable, lr=t.lr, betas=(g.beta1, 0.999))
         self.opt_d = torch.optim.Adam(self.disc.parameters(), lr=g.lr_d, betas=(g.beta1, 0.999))
         self.sched_g, self.sched_d = make_scheduler(self.opt_g, t), make_scheduler(self.opt_d, t)
-        # fp16 gradients underflow without loss scaling; bf16 and fp32 need none (the scaler passes through)
-        self.scaler = torch.amp.GradScaler(device.type, enabled=self.use_amp and self.amp_dtype == torch.float16)
         if self.state:
             self.ema.load_state_dict(self.state["ema"])
             for name, opt in (("g", self.opt_g), ("d", self.opt_d)):
@@ -76,10 +74,7 @@ class GanTrainer(Trainer):
         loss_real = losses.gan_loss(real, True, self.cfg.gan.mode)
         loss_fake = losses.gan_loss(fake, False, self.cfg.gan.mode)
         loss = 0.5 * (loss_real + loss_fake)
-        self.opt_d.zero_grad(set_to_none=True)
-        self.scaler.scale(loss).backward()
-        self.scaler.step(self.opt_d)
-        self.sched_d.step()
+        self.backward_and_step(loss, self.opt_d, self.sched_d)
         return {"loss_d": loss.item(), "loss_d_real": loss_real.item(), "loss_d_fake": loss_fake.item(),
                 "d_real": real.mean().item(), "d_fake": fake.mean().item()}
 
@@ -100,13 +95,7 @@ class GanTrainer(Trainer):
             cf = losses.colourfulness_loss(fake_ab_n, real_ab_n)
             total = total + g.colourfulness_weight * cf
             terms["loss_g_cf"] = cf.item()
-        self.opt_g.zero_grad(set_to_none=True)
-        self.scaler.scale(total).backward()
-        if self.cfg.train.grad_clip:
-            self.scaler.unscale_(self.opt_g)
-            nn.utils.clip_grad_norm_(self.generator.parameters(), self.cfg.train.grad_clip)
-        self.scaler.step(self.opt_g)
-        self.sched_g.step()
+        self.backward_and_step(total, self.opt_g, self.sched_g, clip=self.generator)
         self.update_ema()
         return terms
 

@@ -177,6 +177,8 @@ class Trainer:
                  len(self.split.val), len(self.split.gray), len(self.split.unreadable))
         self.use_amp = cfg.train.amp and device.type == "cuda"
         self.amp_dtype = torch.bfloat16 if self.use_amp and torch.cuda.is_bf16_supported() else torch.float16
+        # fp16 gradients underflow without loss scaling; bf16 and fp32 need none (the scaler passes through)
+        self.scaler = torch.amp.GradScaler(device.type, enabled=self.use_amp and self.amp_dtype == torch.float16)
         self.step = self.state["step"] if self.state else 0
         self.metrics: dict[str, float] = self.state.get("metrics", {}) if self.state else {}
         worst = math.inf if BEST_METRICS[self.best_metric] == "min" else -math.inf
@@ -196,6 +198,20 @@ class Trainer:
         raise NotImplementedError
 
     # -- shared -----------------------------------------------------------------------------------
+    def backward_and_step(self, loss: torch.Tensor, optimizer: torch.optim.Optimizer, scheduler,
+                          clip: nn.Module | None = None) -> None:
+        """Scaled backward, optional gradient clipping of `clip`, one optimiser and schedule step.
+
+        The caller calls `self.scaler.update()` once per training step, after every optimiser of it.
+        """
+        optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        if clip is not None and self.cfg.train.grad_clip:
+            self.scaler.unscale_(optimizer)
+            nn.utils.clip_grad_norm_(clip.parameters(), self.cfg.train.grad_clip)
+        self.scaler.step(optimizer)
+        scheduler.step()
+
     def autocast(self):
         return torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.use_amp)
 
@@ -367,7 +383,6 @@ class Pretrainer(Trainer):
         self.generator = distribute(self.generator, device)
         self.optimizer = torch.optim.AdamW(trainable, lr=t.lr, weight_decay=t.weight_decay)
         self.scheduler = make_scheduler(self.optimizer, t)
-        self.scaler = torch.amp.GradScaler(device.type, enabled=self.use_amp and self.amp_dtype == torch.float16)
         if self.state:
             self.optimizer.load_state_dict(self.state["optimizers"]["g"])
             self.scheduler.load_state_dict(self.state["schedulers"]["g"])
@@ -376,14 +391,8 @@ class Pretrainer(Trainer):
         with self.autocast():
             fake_ab_n = self.generator(L_n)
         loss = losses.l1_loss(fake_ab_n.float(), real_ab_n)
-        self.optimizer.zero_grad(set_to_none=True)
-        self.scaler.scale(loss).backward()
-        if self.cfg.train.grad_clip:
-            self.scaler.unscale_(self.optimizer)
-            nn.utils.clip_grad_norm_(self.generator.parameters(), self.cfg.train.grad_clip)
-        self.scaler.step(self.optimizer)
+        self.backward_and_step(loss, self.optimizer, self.scheduler, clip=self.generator)
         self.scaler.update()
-        self.scheduler.step()
         return {"loss_l1": loss.item()}
 
     def val_generator(self) -> nn.Module:
