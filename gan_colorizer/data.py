@@ -134,7 +134,7 @@ def scan(source: PhotoSource, cfg: DataConfig) -> Split:
             log.warning("skipped %s", err)
             unreadable.append(key)
             continue
-        short_sides[key] = min(picture.rgb.shape[:2]) * (4 if source.read_bytes(key)[:2] == b"\xff\xd8" else 1)
+        short_sides[key] = min(picture.rgb.shape[:2]) * picture.reduced
         if color.colourfulness(picture.rgb) < cfg.gray_threshold:
             gray.append(key)
         else:

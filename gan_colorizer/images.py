@@ -27,6 +27,7 @@ class Picture:
     rgb: np.ndarray
     alpha: np.ndarray | None
     bit_depth: int
+    reduced: int = 1  # the file is this many times larger per side (JPEG DCT-scaled decoding)
 
     @property
     def is_gray(self) -> bool:
@@ -66,7 +67,9 @@ def decode_image(data: bytes, name: str, reduce: int = 1) -> Picture:
         raise ImageError(f"{name}: not a readable image (corrupt, truncated or unsupported format)")
     if is_jpeg and _looks_truncated(data):
         raise ImageError(f"{name}: truncated JPEG (no end-of-image marker)")
-    return _to_picture(pixels, name)
+    picture = _to_picture(pixels, name)
+    picture.reduced = reduce if is_jpeg else 1
+    return picture
 
 
 def _looks_truncated(data: bytes) -> bool:
