@@ -111,10 +111,10 @@ class GanTrainer(Trainer):
         joint = self.step >= self.cfg.gan.d_pretrain_steps
         with self.autocast():
             if joint:
-                fake_ab_n = self.generator(L_n).float()
+                fake_ab_n = self.generate(L_n, real_ab_n).float()
             else:  # NoGAN phase: G is frozen, D learns what the pretrained G gets wrong
                 with torch.no_grad():
-                    fake_ab_n = self.generator(L_n).float()
+                    fake_ab_n = self.generate(L_n, real_ab_n).float()
             scalars = self.d_step(L_n, real_ab_n, fake_ab_n)
             if joint:
                 scalars.update(self.g_step(L_n, real_ab_n, fake_ab_n))

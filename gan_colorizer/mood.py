@@ -135,17 +135,32 @@ def resolve(mood: str | None, color: str | None, reference: Path | None) -> Colo
     return None
 
 
+def toward(stats: ColorTarget, target: ColorTarget, strength: float) -> ColorTarget:
+    """The statistics a fraction `strength` of the way from a picture's own `stats` to `target`.
+
+    With the picture's mean m and spread s, target mean t and spread u (None: keep the picture's):
+        m' = m + strength * (t - m)        (the mean moves linearly)
+        s' = s * (u / s) ** strength       (the spread moves geometrically: each step scales it alike)
+    A flat picture (s ~ 0) keeps its spread: it has no deviations to scale.
+    """
+    if not 0.0 <= strength <= 1.0:
+        raise ConfigError(f"strength must be in [0, 1], got {strength}")
+    mean = np.array(stats.mean_ab, dtype=np.float64)
+    target_mean = mean if target.mean_ab is None else np.array(target.mean_ab, dtype=np.float64)
+    new_mean = mean + strength * (target_mean - mean)
+    has_spread = target.spread is not None and stats.spread > 1e-6
+    spread = stats.spread * (target.spread / stats.spread) ** strength if has_spread else stats.spread
+    return ColorTarget(mean_ab=(float(new_mean[0]), float(new_mean[1])), spread=float(spread))
+
+
 def shift_ab(ab: np.ndarray, target: ColorTarget, strength: float) -> np.ndarray:
     """Move predicted a*b* toward a target's mean and spread: the fallback with no learned hint.
 
-    With the prediction's mean m and spread s (see ColorTarget), target mean t and spread u:
-        m' = m + strength * (t - m)                 (mean moves linearly; None: t = m)
-        k  = (u / s) ** strength                    (spread scales geometrically; None: k = 1)
-        ab' = m' + k * (ab - m)
-    so at strength 1 the result has exactly mean t and spread u, and hue differences between
-    pixels are kept (every deviation is scaled by the same k). A flat prediction (s ~ 0) has no
-    deviations to scale, so only its mean moves. Results are not clipped: lab_to_rgb clips to the
-    sRGB gamut when encoding.
+    With the prediction's statistics (m, s) and `toward`'s (m', s'), every pixel moves as
+        ab' = m' + (s' / s) * (ab - m)
+    so at strength 1 the result has exactly the target's mean and spread, and hue differences between
+    pixels are kept (every deviation is scaled by the same factor). Results are not clipped:
+    lab_to_rgb clips to the sRGB gamut when encoding.
 
     ab: (H, W, 2) float in Lab units. The statistics are global, so the shift is the same whether it
     runs at network size or at full size; callers run it at network size (cheaper: 256² takes ~4 ms,
@@ -157,11 +172,9 @@ def shift_ab(ab: np.ndarray, target: ColorTarget, strength: float) -> np.ndarray
     if strength == 0.0:
         return np.array(ab, dtype=np.float32, copy=True)  # exact identity, free of rounding
     stats = ab_stats(ab)
-    mean = np.array(stats.mean_ab, dtype=np.float64)
-    target_mean = mean if target.mean_ab is None else np.array(target.mean_ab, dtype=np.float64)
-    new_mean = mean + strength * (target_mean - mean)
-    has_spread = target.spread is not None and stats.spread > 1e-6
-    scale = (target.spread / stats.spread) ** strength if has_spread else 1.0
+    goal = toward(stats, target, strength)
+    mean, new_mean = np.array(stats.mean_ab, dtype=np.float64), np.array(goal.mean_ab, dtype=np.float64)
+    scale = goal.spread / stats.spread if stats.spread > 1e-6 else 1.0
     # ab' = k * ab + (m' - k * m): one multiply-add pass over the array
     shifted = np.asarray(ab, dtype=np.float32) * np.float32(scale)
     shifted += (new_mean - scale * mean).astype(np.float32)

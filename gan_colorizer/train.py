@@ -28,7 +28,7 @@ from torch.utils.data import DataLoader
 from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
-from gan_colorizer import checkpoint, color, data, losses, metrics, runtime
+from gan_colorizer import checkpoint, color, data, hint, losses, metrics, runtime
 from gan_colorizer.config import BEST_METRICS, RunConfig, TrainConfig, load_config, save_config
 from gan_colorizer.errors import CheckpointError, ColorizerError, ConfigError
 from gan_colorizer.images import to_uint8
@@ -212,6 +212,14 @@ class Trainer:
         self.scaler.step(optimizer)
         scheduler.step()
 
+    def generate(self, L_n: torch.Tensor, real_ab_n: torch.Tensor) -> torch.Tensor:
+        """G's training forward; a generator that takes a colour hint gets the truth's own, dropped
+        at random (`hint.random_hints`), drawn from (seed, step, rank) so a resumed run draws alike."""
+        if not getattr(bare(self.generator), "takes_hint", False):
+            return self.generator(L_n)
+        rng = torch.Generator().manual_seed(self.cfg.train.seed * 1_000_003 + self.step * 1009 + self.world.rank)
+        return self.generator(L_n, hint.random_hints(real_ab_n, rng).to(L_n.device))
+
     def autocast(self):
         return torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.use_amp)
 
@@ -389,7 +397,7 @@ class Pretrainer(Trainer):
 
     def train_step(self, L_n: torch.Tensor, real_ab_n: torch.Tensor) -> dict[str, float]:
         with self.autocast():
-            fake_ab_n = self.generator(L_n)
+            fake_ab_n = self.generate(L_n, real_ab_n)
         loss = losses.l1_loss(fake_ab_n.float(), real_ab_n)
         self.backward_and_step(loss, self.optimizer, self.scheduler, clip=self.generator)
         self.scaler.update()

@@ -4,6 +4,7 @@ import torch.nn.functional as F
 from torch import nn
 
 NORMS = ("batch", "instance", "none")
+HINT_SIZE = 5  # length of a colour hint row; its layout is defined in gan_colorizer.hint
 
 
 def norm_layer(norm: str, channels: int) -> nn.Module:

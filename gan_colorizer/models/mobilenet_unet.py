@@ -5,13 +5,18 @@ The encoder is torchvision's `mobilenet_v2().features` up to its last inverted-r
 and 16; the decoder upsamples bilinearly and fuses each skip with one 3x3 conv. Chroma is predicted at
 stride 2 and upsampled: a*b* is smooth where L is sharp (the reason Lab colorizers predict it coarse),
 and the full-resolution L is added back by inference anyway.
+
+With `hint=True` the generator also takes a global colour hint (`gan_colorizer.hint`): a small MLP
+turns it into a per-channel scale and shift (FiLM, Perez et al. 2018) of every decoder stage, so the
+requested cast and colourfulness reach all scales while the encoder still decides what is where. Its
+last layer starts at zero: a hinted model starts out as the plain one.
 """
 import torch
 import torch.nn.functional as F
 import torchvision
 from torch import nn
 
-from gan_colorizer.models.layers import norm_layer, pad_to_multiple
+from gan_colorizer.models.layers import HINT_SIZE, norm_layer, pad_to_multiple
 from gan_colorizer.models.registry import register
 
 # torchvision's features indices whose outputs feed the decoder, strides 2, 4, 8, 16, 32.
@@ -58,13 +63,15 @@ class MobileNetUNet(nn.Module):
     decoder_channels: widths after fusing the stride-16, 8, 4 and 2 skips (4 values).
     width_mult: MobileNetV2 width; ImageNet weights exist only for 1.0 (smaller is for tests).
     attention: a self-attention block on the stride-16 features.
+    hint: take an optional (B, HINT_SIZE) colour hint as a second input (see the module doc);
+        `takes_hint` says so to inference, and the checkpoint's args record it.
     """
 
     encoder_weights_file = "mobilenet_v2_features_imagenet-26a8ac00.pth"
     stride = 32
 
     def __init__(self, *, decoder_channels: tuple[int, ...] = (128, 64, 48, 32), norm: str = "batch",
-                 attention: bool = True, width_mult: float = 1.0) -> None:
+                 attention: bool = True, width_mult: float = 1.0, hint: bool = False) -> None:
         super().__init__()
         if len(decoder_channels) != 4 or min(decoder_channels) < 1:
             raise ValueError(f"decoder_channels must be 4 positive widths, got {decoder_channels}")
@@ -80,12 +87,21 @@ class MobileNetUNet(nn.Module):
             in_ch = out_ch
         self.decoder = nn.ModuleList(blocks)
         self.head = nn.Conv2d(in_ch, 2, 3, padding=1)
+        self.takes_hint = hint
+        self.decoder_channels = tuple(decoder_channels)
+        if hint:
+            self.film = nn.Sequential(nn.Linear(HINT_SIZE, 64), nn.SiLU(), nn.Linear(64, 2 * sum(decoder_channels)))
+            nn.init.zeros_(self.film[-1].weight)
+            nn.init.zeros_(self.film[-1].bias)
 
     @staticmethod
     def _out_channels(block: nn.Module) -> int:
         return [m for m in block.modules() if isinstance(m, nn.Conv2d)][-1].out_channels
 
-    def forward(self, L_n: torch.Tensor) -> torch.Tensor:
+    def forward(self, L_n: torch.Tensor, hint: torch.Tensor | None = None) -> torch.Tensor:
+        """hint: (B, HINT_SIZE) or None (no hint, the same as all zeros); a plain model refuses one."""
+        if hint is not None and not self.takes_hint:
+            raise ValueError("this generator was built without hint=True, so it takes no colour hint")
         x, (height, width) = pad_to_multiple(L_n, self.stride)
         gray = (x + 1.0) * 0.5  # L_n -> a gray RGB value in [0, 1], as the ImageNet encoder expects
         x = (gray.expand(-1, 3, -1, -1) - self.mean) / self.std
@@ -94,9 +110,26 @@ class MobileNetUNet(nn.Module):
             x = layer(x)
             if index in _TAPS[:4]:
                 skips.append(self.attention(x) if index == _TAPS[3] else x)
-        for block, skip in zip(self.decoder, reversed(skips)):
+        films = self._films(hint, L_n)
+        for block, skip, film in zip(self.decoder, reversed(skips), films):
             x = F.interpolate(x, size=skip.shape[-2:], mode="bilinear", align_corners=False)
             x = block(torch.cat([x, skip], dim=1))
+            if film is not None:
+                scale, shift = film
+                x = x * (1.0 + scale[:, :, None, None]) + shift[:, :, None, None]
         ab_n = torch.tanh(self.head(x))  # (B, 2, H/2, W/2)
         ab_n = F.interpolate(ab_n, scale_factor=2.0, mode="bilinear", align_corners=False)
         return ab_n[..., :height, :width]
+
+    def _films(self, hint: torch.Tensor | None, L_n: torch.Tensor) -> list:
+        """Per decoder stage a (scale, shift) pair, each (B, channels); Nones for a plain model."""
+        if not self.takes_hint:
+            return [None] * len(self.decoder)
+        if hint is None:
+            hint = L_n.new_zeros(L_n.shape[0], HINT_SIZE)
+        params = self.film(hint.to(L_n.dtype))  # (B, 2 * sum(decoder_channels))
+        pairs, start = [], 0
+        for channels in self.decoder_channels:
+            pairs.append((params[:, start:start + channels], params[:, start + channels:start + 2 * channels]))
+            start += 2 * channels
+        return pairs
