@@ -66,6 +66,7 @@ class TrainConfig:
     grid_images: int = 6  # fixed val photos shown in TensorBoard
     seed: int = 0  # weight init and augmentation
     amp: bool = True  # mixed precision, used on CUDA only
+    max_minutes: float = 0.0  # wall-clock budget of one invocation (0 = none): then validate, save and end
 
     def __post_init__(self) -> None:
         for key in ("steps", "batch_size", "val_every", "log_every"):
@@ -79,6 +80,7 @@ class TrainConfig:
         _check(self.freeze_encoder_layers >= 0, "train.freeze_encoder_layers",
                f"must be >= 0, got {self.freeze_encoder_layers}")
         _check(self.grid_images >= 0, "train.grid_images", f"must be >= 0, got {self.grid_images}")
+        _check(self.max_minutes >= 0, "train.max_minutes", f"must be >= 0 (0 = no limit), got {self.max_minutes}")
 
 
 GAN_MODES = ("vanilla", "lsgan", "hinge")

@@ -17,6 +17,7 @@ import torch
 from tqdm import tqdm
 
 from gan_colorizer import checkpoint, color, data, images, metrics
+from gan_colorizer import mood as moods
 from gan_colorizer.config import load_config
 from gan_colorizer.errors import CheckpointError, ColorizerError, ConfigError, DataError, ImageError
 from gan_colorizer.inference import Colorizer
@@ -37,7 +38,7 @@ class Evaluation:
     rows: list[dict]
     unpaired: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
-    control: dict[str, float] = field(default_factory=dict)  # colour-control distances (mood/colour runs)
+    control: dict[str, dict[str, float]] = field(default_factory=dict)  # colour-control runs: see evaluate_checkpoint
 
 
 def gray_version(gt_rgb8: np.ndarray) -> np.ndarray:
@@ -151,9 +152,27 @@ def split_keys_of(checkpoint_path: Path, source: data.PhotoSource, split: str) -
     return keys
 
 
-def mean_ab(rgb8: np.ndarray) -> np.ndarray:
-    """(H, W, 3) uint8 sRGB -> its mean (a*, b*) in Lab units."""
-    return color.rgb_to_lab(rgb8.astype(np.float32) / 255.0)[..., 1:].reshape(-1, 2).mean(axis=0)
+def achieved_stats(rgb8: np.ndarray) -> moods.ColorTarget:
+    """(H, W, 3) uint8 sRGB -> its mean a*b* and spread (mood.ab_stats), in Lab units."""
+    return moods.ab_stats(color.rgb_to_lab(rgb8.astype(np.float32) / 255.0)[..., 1:])
+
+
+def control_distances(requested: moods.ColorTarget, achieved: list[moods.ColorTarget]) -> dict[str, float]:
+    """How close each prediction came to the requested statistics, averaged over images.
+
+    delta_e: mean per-image distance of the achieved mean a*b* from the requested one (Lab units;
+    the a*b* plane of ΔE76, since L is the photo's own); spread_error: mean per-image |achieved spread
+    - requested spread|. A statistic the request leaves open is reported as nan.
+    """
+    means = np.array([stats.mean_ab for stats in achieved])
+    spreads = np.array([stats.spread for stats in achieved])
+    out = {"achieved_a": float(means[:, 0].mean()), "achieved_b": float(means[:, 1].mean()),
+           "achieved_spread": float(spreads.mean()), "delta_e": math.nan, "spread_error": math.nan}
+    if requested.mean_ab is not None:
+        out["delta_e"] = float(np.linalg.norm(means - np.array(requested.mean_ab), axis=1).mean())
+    if requested.spread is not None:
+        out["spread_error"] = float(np.abs(spreads - requested.spread).mean())
+    return out
 
 
 def evaluate_checkpoint(checkpoint_path: Path, data_path: Path, split: str, device: torch.device,
@@ -164,9 +183,10 @@ def evaluate_checkpoint(checkpoint_path: Path, data_path: Path, split: str, devi
     save_pred: folder for the predictions as PNG (lossless, so `--pred` on it gives the same
     numbers), mirroring the photos' relative paths; it must lie outside a data folder.
     control: Colorizer colour-control arguments (mood, color, reference, strength). The controlled
-    predictions are scored as a third row, "control", next to the uncontrolled "model" row, and
-    Evaluation.control reports the requested mean a*b*, the achieved one, and the mean per-image
-    distance between them (delta E in the a*b* plane) with and without control.
+    predictions are scored as more rows next to the uncontrolled "model" row: "learned" (the model's
+    own colour hint, when it takes one) and "fallback" (the a*b* statistics shift). Evaluation.control
+    gives per row the requested and achieved statistics (`control_distances`) and how much LPIPS,
+    FID-lite and KID moved against "model".
     """
     checkpoint_path, data_path = Path(checkpoint_path), Path(data_path)
     if save_pred is not None and data_path.is_dir():
@@ -174,8 +194,12 @@ def evaluate_checkpoint(checkpoint_path: Path, data_path: Path, split: str, devi
         if real_out == real_data or real_data in real_out.parents:
             raise ConfigError(f"--save-pred {save_pred} is inside --data {data_path}; choose a folder outside it")
     colorizer = Colorizer.from_checkpoint(checkpoint_path, device=device)
-    controlled = Colorizer.from_checkpoint(checkpoint_path, device=device, **control) if control else None
-    achieved: dict[str, list[np.ndarray]] = {"model": [], "control": []}
+    controlled = {}
+    if control:
+        paths = ("learned", "fallback") if colorizer.takes_hint else ("fallback",)
+        controlled = {path: Colorizer.from_checkpoint(checkpoint_path, device=device, learned=path == "learned",
+                                                      **control) for path in paths}
+    achieved: dict[str, list[moods.ColorTarget]] = {name: [] for name in ("model", *controlled)}
     source = data.PhotoSource(data_path)
     keys = split_keys_of(checkpoint_path, source, split)
     scorer = build_scorer(device, lpips_net)
@@ -189,21 +213,22 @@ def evaluate_checkpoint(checkpoint_path: Path, data_path: Path, split: str, devi
         pred = colorizer(truth)
         if save_pred is not None:
             images.write_image(Path(save_pred) / PurePosixPath(key).with_suffix(".png"), pred)
-        preds = {"model": pred, "gray": gray_version(truth)}
-        if controlled is not None:
-            preds["control"] = controlled(truth)
-            achieved["model"].append(mean_ab(pred))
-            achieved["control"].append(mean_ab(preds["control"]))
+        preds = {"model": pred, **{name: c(truth) for name, c in controlled.items()}, "gray": gray_version(truth)}
+        if controlled:
+            for name in achieved:
+                achieved[name].append(achieved_stats(preds[name]))
         scorer.add(truth, preds, name=key)
     result = _finish(scorer, [], skipped)
-    if controlled is not None and controlled.target.mean_ab is not None:
-        requested = np.array(controlled.target.mean_ab)
-        result.control = {"requested_a": float(requested[0]), "requested_b": float(requested[1]),
-                          "achieved_a": float(np.mean([ab[0] for ab in achieved["control"]])),
-                          "achieved_b": float(np.mean([ab[1] for ab in achieved["control"]])),
-                          "delta_e": float(np.mean([np.linalg.norm(ab - requested) for ab in achieved["control"]])),
-                          "delta_e_uncontrolled": float(np.mean([np.linalg.norm(ab - requested)
-                                                                 for ab in achieved["model"]]))}
+    if controlled:
+        requested = next(iter(controlled.values())).target
+        result.control = {"requested": {"a": requested.mean_ab[0] if requested.mean_ab else math.nan,
+                                        "b": requested.mean_ab[1] if requested.mean_ab else math.nan,
+                                        "spread": math.nan if requested.spread is None else requested.spread}}
+        for name, stats in achieved.items():
+            row = control_distances(requested, stats)
+            for metric in ("lpips", "fid_lite", "kid"):
+                row[f"change_{metric}"] = result.metrics[name][metric] - result.metrics["model"][metric]
+            result.control[name] = row
     return result
 
 
@@ -212,12 +237,13 @@ def _plain(value: float | int) -> float | int | None:
     return value if isinstance(value, int) or math.isfinite(value) else None
 
 
-def save_json(table: dict[str, dict[str, float]], path: Path, control: dict[str, float] | None = None) -> None:
-    """Write {"model": {...}, "gray": {...}} with metrics.METRIC_KEYS (plus "control" rows and
-    distances for colour-control runs); nan becomes null."""
+def save_json(table: dict[str, dict[str, float]], path: Path,
+              control: dict[str, dict[str, float]] | None = None) -> None:
+    """Write {"model": {...}, "gray": {...}} with metrics.METRIC_KEYS (plus the "learned"/"fallback"
+    rows and, under "control", the colour distances of colour-control runs); nan becomes null."""
     content: dict = {label: {key: _plain(row[key]) for key in metrics.METRIC_KEYS} for label, row in table.items()}
     if control:
-        content["control_ab"] = {key: _plain(value) for key, value in control.items()}
+        content["control"] = {name: {key: _plain(value) for key, value in row.items()} for name, row in control.items()}
     _write_text(Path(path), json.dumps(content, indent=2) + "\n")
 
 
@@ -252,3 +278,18 @@ def format_table(table: dict[str, dict[str, float]], lpips_net: str = "squeeze")
     n = next(iter(table.values()))["n"] if table else 0
     lines.append(f"LPIPS {lpips_net}; FID-lite and KID over n={n} images: compare FID-lite only at equal n.")
     return "\n".join(lines)
+
+
+def format_control(name: str, requested: dict[str, float], row: dict[str, float]) -> str:
+    """One line per control row: requested vs achieved statistics, and how the perceptual metrics moved."""
+    parts = [f"{name:<8}"]
+    if math.isfinite(requested["a"]):
+        parts.append(f"mean a*b* ({row['achieved_a']:+.1f}, {row['achieved_b']:+.1f}) for "
+                     f"({requested['a']:+.1f}, {requested['b']:+.1f}): delta E {row['delta_e']:.2f}")
+    if math.isfinite(requested["spread"]):
+        parts.append(f"spread {row['achieved_spread']:.1f} for {requested['spread']:.1f}: "
+                     f"error {row['spread_error']:.2f}")
+    if name != "model":
+        parts.append(f"LPIPS {row['change_lpips']:+.4f}, FID-lite {row['change_fid_lite']:+.2f}, "
+                     f"KID {row['change_kid']:+.4f} vs model")
+    return "; ".join(parts)

@@ -24,7 +24,7 @@ from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 from tqdm import tqdm
 
-from gan_colorizer import checkpoint, color, images
+from gan_colorizer import checkpoint, color, hint, images
 from gan_colorizer import mood as moods
 from gan_colorizer.errors import CheckpointError, ConfigError, DataError, ImageError
 
@@ -75,15 +75,19 @@ def shrink_L(L: np.ndarray, render_size: int) -> np.ndarray:
 
 
 @torch.inference_mode()
-def predict_ab(generator: nn.Module, small_L: np.ndarray) -> np.ndarray:
+def predict_ab(generator: nn.Module, small_L: np.ndarray, hints: torch.Tensor | None = None) -> np.ndarray:
     """(B, h, w) L in [0, 100] -> (B, h, w, 2) float32 a*b* in Lab units, one network call.
 
     The generator may be anywhere; inputs go to its device. It must be in eval mode (BatchNorm
     running statistics, no dropout): `checkpoint.load_generator` returns it so.
+    hints: (B, HINT_SIZE) colour hints (`gan_colorizer.hint`) for a generator that takes them.
     """
     device = next(generator.parameters()).device
     L_n = torch.from_numpy(color.normalize_L(np.asarray(small_L, dtype=np.float32)))[:, None]  # (B, 1, h, w)
-    ab_n = generator(L_n.to(device))  # (B, 2, h, w) in [-1, 1]
+    if hints is None:
+        ab_n = generator(L_n.to(device))  # (B, 2, h, w) in [-1, 1]
+    else:
+        ab_n = generator(L_n.to(device), hints.to(device))
     return color.denormalize_ab(ab_n.float().permute(0, 2, 3, 1).cpu().numpy())
 
 
@@ -174,13 +178,17 @@ class Colorizer:
     The generator is copied, BatchNorm folded into its convs and laid out channels_last (faster on
     CPU convolutions), so the caller's module is left untouched.
     Colour control: at most one of `mood` (a name in mood.MOODS), `color` ("#c8a060") or `reference`
-    (an image file whose average colour and spread to take). The current models take no colour hint,
-    so the predicted a*b* is shifted toward the target statistics (mood.shift_ab); L is never touched.
+    (an image file whose average colour and spread to take), at `strength` in [0, 1]. A generator
+    that takes a colour hint (`takes_hint`, recorded in its checkpoint) is asked for the target
+    statistics and paints the photo as one with that cast; at strength < 1 it is asked for statistics
+    part of the way there from its own unhinted prediction's (one more network call). Other
+    generators, or `learned=False`, get the fallback: the predicted a*b* shifted toward the target
+    statistics (mood.shift_ab). L is never touched either way.
     """
 
     def __init__(self, generator: nn.Module, device: torch.device | str = "cpu",
                  render_size: int = DEFAULT_RENDER_SIZE, *, mood: str | None = None, color: str | None = None,
-                 reference: Path | str | None = None, strength: float = 1.0) -> None:
+                 reference: Path | str | None = None, strength: float = 1.0, learned: bool = True) -> None:
         if render_size < 1:
             raise ConfigError(f"render_size must be at least 1, got {render_size}")
         self.device = torch.device(device)
@@ -189,6 +197,8 @@ class Colorizer:
         if not 0.0 <= strength <= 1.0:
             raise ConfigError(f"strength must be in [0, 1], got {strength}")
         self.strength = strength
+        self.takes_hint = bool(getattr(generator, "takes_hint", False))
+        self.learned = learned and self.takes_hint
         generator = fold_batchnorm(copy.deepcopy(generator).eval())
         self.generator = generator.to(self.device, memory_format=torch.channels_last)
 
@@ -222,10 +232,17 @@ class Colorizer:
         Arrays of one working size go through the network as a batch; call with equal sizes.
         """
         small = np.stack([shrink_L(L, self.render_size) for L in Ls])  # (B, h, w)
-        abs_ = list(predict_ab(self.generator, small))
-        if self.target is None:
-            return abs_
-        return [moods.shift_ab(ab, self.target, self.strength) for ab in abs_]
+        if self.target is None or self.strength == 0.0:
+            return list(predict_ab(self.generator, small))
+        if not self.learned:
+            return [moods.shift_ab(ab, self.target, self.strength) for ab in predict_ab(self.generator, small)]
+        if self.strength == 1.0:
+            goals = [self.target] * len(Ls)
+        else:
+            goals = [moods.toward(moods.ab_stats(ab), self.target, self.strength)
+                     for ab in predict_ab(self.generator, small)]
+        hints = torch.cat([hint.target_hint(goal, 1) for goal in goals])  # (B, HINT_SIZE)
+        return list(predict_ab(self.generator, small, hints))
 
     @staticmethod
     def render(L: np.ndarray, ab: np.ndarray) -> np.ndarray:

@@ -20,7 +20,6 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
@@ -28,13 +27,12 @@ from torch.utils.data import DataLoader
 from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
-from gan_colorizer import checkpoint, color, data, hint, losses, metrics, runtime
+from gan_colorizer import checkpoint, data, hint, losses, metrics, runtime, validation
 from gan_colorizer.config import BEST_METRICS, RunConfig, TrainConfig, load_config, save_config
 from gan_colorizer.errors import CheckpointError, ColorizerError, ConfigError
-from gan_colorizer.images import to_uint8
 from gan_colorizer.models import build
 from gan_colorizer.runtime import cached_weights, seed_everything
-from gan_colorizer.visual import comparison_grid, lab_batch_to_rgb
+from gan_colorizer.visual import comparison_grid
 
 log = logging.getLogger(__name__)
 
@@ -239,44 +237,24 @@ class Trainer:
                           pin_memory=self.device.type == "cuda", prefetch_factor=4 if workers else None,
                           worker_init_fn=ignore_stop_signals)
 
-    @torch.inference_mode()
     def validate(self, writer: SummaryWriter) -> None:
-        """Val metrics of the (EMA) generator on the central squares of the val photos, plus the grid.
-
-        l1 is in Lab ab units, psnr on 8-bit RGB (input L + predicted ab vs truth), cf_pred / cf_gt the
-        mean colourfulness of predictions / truths, cf_gap the mean per-image |difference|, and lpips
-        when it picks best.pt.
-        """
+        """Val metrics of the (EMA) generator (`validation.validate`) to TensorBoard, plus the grid."""
         generator = bare(self.val_generator())
         was_training = generator.training
         generator.eval()
         loader = DataLoader(data.ValImages(self.source, self.split.val, self.cfg.data.size),
                             batch_size=self.cfg.train.batch_size, num_workers=min(self.cfg.data.workers, 1))
-        sums, preds8, truths8, first = dict.fromkeys(("l1", "psnr", "cf_gap", "cf_pred", "cf_gt"), 0.0), [], [], None
-        for L_n, real_ab_n in loader:
-            with self.autocast():
-                fake_ab_n = generator(L_n.to(self.device)).float().cpu()
-            sums["l1"] += color.denormalize_ab((fake_ab_n - real_ab_n).abs()).mean(dim=(1, 2, 3)).sum().item()
-            for fake, real in zip(lab_batch_to_rgb(L_n, fake_ab_n), lab_batch_to_rgb(L_n, real_ab_n)):
-                fake8, real8 = to_uint8(fake), to_uint8(real)
-                sums["psnr"] += metrics.psnr(fake8, real8)
-                cf_pred, cf_gt = color.colourfulness(fake), color.colourfulness(real)
-                sums["cf_gap"] += abs(cf_pred - cf_gt)
-                sums["cf_pred"] += cf_pred
-                sums["cf_gt"] += cf_gt
-                preds8.append(fake8)
-                truths8.append(real8)
-            first = first or (L_n, fake_ab_n, real_ab_n)
+        result = validation.validate(generator, loader, self.device, self.autocast,
+                                     self.lpips_net() if self.best_metric == "lpips" else None)
         generator.train(was_training)
-        if not preds8:
+        if result.first is None:
             return
-        self.metrics = {name: value / len(preds8) for name, value in sums.items()}
-        if self.best_metric == "lpips":
-            self.metrics["lpips"] = float(np.nanmean(metrics.lpips_distances(self.lpips_net(), preds8, truths8)))
+        self.metrics = result.metrics
         for name, value in self.metrics.items():
             writer.add_scalar(f"val/{name}", value, self.step)
         if self.cfg.train.grid_images:
-            writer.add_image("images/val", comparison_grid(*(t[:self.cfg.train.grid_images] for t in first)), self.step)
+            grid = comparison_grid(*(t[:self.cfg.train.grid_images] for t in result.first))
+            writer.add_image("images/val", grid, self.step)
         tqdm.write(f"step {self.step}: " + "  ".join(f"val {k} {v:.3f}" for k, v in self.metrics.items()))
 
     def lpips_net(self) -> nn.Module:
@@ -318,7 +296,7 @@ class Trainer:
         t = self.cfg.train
         bar = tqdm(total=t.steps, initial=self.step, desc=self.stage, unit="step", dynamic_ncols=True,
                    disable=None if self.world.is_main else True)
-        tick, seen = time.perf_counter(), 0
+        tick, seen, deadline = time.perf_counter(), 0, time.monotonic() + t.max_minutes * 60
         try:
             for L_n, real_ab_n in self.train_loader():
                 L_n = L_n.to(self.device, non_blocking=True).contiguous(memory_format=torch.channels_last)
@@ -335,6 +313,12 @@ class Trainer:
                     self.validate_and_save(writer)
                 if runtime.any_rank(request["stop"], self.device):
                     return True
+                if t.max_minutes and runtime.any_rank(time.monotonic() > deadline, self.device):
+                    if self.step % t.val_every:
+                        self.validate_and_save(writer)
+                    log.warning("step %d: the time budget of %g min is spent; continue with --resume", self.step,
+                                t.max_minutes)
+                    return False
         except KeyboardInterrupt:
             return True
         finally:

@@ -63,6 +63,7 @@ def test_small_photos_are_resized_up_and_large_ones_cropped():
     big = np.random.default_rng(2).random((300, 500, 3), dtype=np.float32)
     fractions = [data.crop_fraction(300, 32, 0.7, rng) for _ in range(200)]
     assert min(fractions) < 0.2 and max(fractions) > 0.8  # native-detail patches up to the whole view
+    assert all(data.random_square(big, 32, f, rng).shape == (32, 32, 3) for f in fractions[:5])
 
 
 def test_step_sampler_resumes_the_same_stream_and_shards_by_rank():

@@ -57,6 +57,8 @@ def test_evaluator_reports_requested_vs_achieved_colour(tiny_checkpoint, photo_z
     monkeypatch.setattr(evaluate, "build_scorer", lambda device, lpips_net="squeeze": metrics.Scorer())
     result = evaluate.evaluate_checkpoint(tiny_checkpoint, photo_zip, "all", "cpu",
                                           control={"mood": "golden-hour", "strength": 1.0})
-    assert set(result.metrics) == {"model", "control", "gray"} and result.metrics["control"]["n"] == 8
-    assert (result.control["requested_a"], result.control["requested_b"]) == mood.MOODS["golden-hour"].mean_ab
-    assert result.control["delta_e"] < result.control["delta_e_uncontrolled"]
+    assert list(result.metrics) == ["model", "fallback", "gray"] and result.metrics["fallback"]["n"] == 8
+    requested, fallback, plain = result.control["requested"], result.control["fallback"], result.control["model"]
+    assert (requested["a"], requested["b"]) == mood.MOODS["golden-hour"].mean_ab
+    assert fallback["delta_e"] < plain["delta_e"] / 3
+    assert {"change_lpips", "change_fid_lite", "change_kid"} <= set(fallback)

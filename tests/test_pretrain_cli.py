@@ -37,6 +37,18 @@ def test_resume_continues_the_step_count(tiny_run, photo_zip):
     assert checkpoint.read(tiny_run / "last.pt")["step"] == 6
 
 
+def test_a_spent_time_budget_ends_the_run_validated_and_resumable(photo_zip, tmp_path):
+    out = tmp_path / "timed"
+    result = run("--data", photo_zip, "--out", out, "--config", TINY_CONFIG, "--steps", 50,
+                 "--set", "train.max_minutes=1e-6", "--set", "train.val_every=10")
+    assert result.exit_code == 0, result.output
+    last = checkpoint.read(out / "last.pt")
+    assert last["step"] == 1 and "l1" in last["metrics"] and (out / "best.pt").is_file()
+    result = run("--data", photo_zip, "--out", out, "--steps", 3, "--resume", "--set", "train.max_minutes=0")
+    assert result.exit_code == 0, result.output
+    assert checkpoint.read(out / "last.pt")["step"] == 3
+
+
 def test_pretrain_lowers_l1_on_its_data(photo_zip, tmp_path):
     out = tmp_path / "longer"
     result = run("--data", photo_zip, "--out", out, "--config", TINY_CONFIG, "--steps", 40,

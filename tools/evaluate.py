@@ -56,11 +56,9 @@ def main(pred: Path | None, gt: Path | None, checkpoint: Path | None, data_path:
     except ColorizerError as err:
         raise click.ClickException(str(err)) from None
     click.echo(evaluate.format_table(result.metrics, lpips_net))
-    if result.control:
-        c = result.control
-        click.echo(f"mean a*b* requested ({c['requested_a']:.1f}, {c['requested_b']:.1f}), achieved "
-                   f"({c['achieved_a']:.1f}, {c['achieved_b']:.1f}); delta E {c['delta_e']:.2f} "
-                   f"(without control {c['delta_e_uncontrolled']:.2f})")
+    for name, row in result.control.items():
+        if name != "requested":
+            click.echo(evaluate.format_control(name, result.control["requested"], row))
     if result.skipped:
         raise click.ClickException(f"{len(result.skipped)} pair(s) left out; reasons printed above")
 
