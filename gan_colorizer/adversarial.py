@@ -67,10 +67,14 @@ class GanTrainer(Trainer):
             self.sched_d.load_state_dict(self.state["schedulers"]["d"])
         self.low_d_steps = 0
 
+    def critic_input(self, L_n: torch.Tensor, ab_n: torch.Tensor) -> torch.Tensor:
+        """(B, 1, H, W) L_n and (B, 2, H, W) ab_n -> D's (B, 3, H, W) input, chroma scaled by gan.d_chroma_gain."""
+        return torch.cat([L_n, self.cfg.gan.d_chroma_gain * ab_n], dim=1)
+
     def d_step(self, L_n: torch.Tensor, real_ab_n: torch.Tensor, fake_ab_n: torch.Tensor) -> dict[str, float]:
         """One D update on (L, ab) pairs; fakes are detached so D's loss never trains G."""
-        real = self.disc(torch.cat([L_n, real_ab_n], dim=1))  # (B, 1, h, w) patch logits
-        fake = self.disc(torch.cat([L_n, fake_ab_n.detach()], dim=1))
+        real = self.disc(self.critic_input(L_n, real_ab_n))  # (B, 1, h, w) patch logits
+        fake = self.disc(self.critic_input(L_n, fake_ab_n.detach()))
         loss_real = losses.gan_loss(real, True, self.cfg.gan.mode)
         loss_fake = losses.gan_loss(fake, False, self.cfg.gan.mode)
         loss = 0.5 * (loss_real + loss_fake)
@@ -82,7 +86,7 @@ class GanTrainer(Trainer):
         g = self.cfg.gan
         l1 = losses.l1_loss(fake_ab_n, real_ab_n)
         disc = bare(self.disc).requires_grad_(False)  # G's loss trains G only; D's input still gets its gradient
-        adv = losses.generator_adv_loss(disc(torch.cat([L_n, fake_ab_n], dim=1)), g.mode)
+        adv = losses.generator_adv_loss(disc(self.critic_input(L_n, fake_ab_n)), g.mode)
         disc.requires_grad_(True)
         total = g.l1_weight * l1 + g.adv_weight * adv
         terms = {"loss_g_l1": l1.item(), "loss_g_adv": adv.item()}
