@@ -41,6 +41,8 @@ def test_cli_mood_writes_outputs_and_bad_controls_are_one_line(tiny_checkpoint, 
     ok = runner.invoke(colorize.main, [*base, "--out", str(tmp_path / "warm"), "--mood", "warm", "--strength", "0.7"])
     assert ok.exit_code == 0, ok.output
     assert len(list((tmp_path / "warm").rglob("*.png"))) == 8
+    ok = runner.invoke(colorize.main, [*base, "--out", str(tmp_path / "shift"), "--mood", "warm", "--shift"])
+    assert ok.exit_code == 0 and len(list((tmp_path / "shift").rglob("*.png"))) == 8, ok.output
     for extra, message in [(["--mood", "purple"], "unknown mood 'purple'"),
                            (["--color", "#zz"], "not a hex colour"),
                            (["--mood", "warm", "--color", "#c8a060"], "together"),

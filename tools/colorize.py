@@ -32,14 +32,17 @@ from gan_colorizer.errors import ColorizerError  # noqa: E402
               help="Take the average colour and colour spread of this image.")
 @click.option("--strength", default=1.0, show_default=True, type=click.FloatRange(0.0, 1.0),
               help="How far to move toward --mood/--color/--reference (0 = not at all).")
+@click.option("--shift", is_flag=True,
+              help="Shift the prediction's a*b* statistics onto the target even when the model takes a colour "
+                   "hint: reaches the target exactly, but looks more like a colour filter.")
 def main(src: Path, dst: Path, checkpoint: Path | None, render_size: int, out_format: str | None,
          skip_existing: bool, max_pixels: int, device: str, mood_name: str | None, target_color: str | None,
-         reference: Path | None, strength: float) -> None:
+         reference: Path | None, strength: float, shift: bool) -> None:
     """Colorize an image or every image under a folder into --out, each at its own resolution."""
     try:
         colorizer = inference.Colorizer.from_checkpoint(checkpoint, runtime.pick_device(device), render_size,
                                                         mood=mood_name, color=target_color, reference=reference,
-                                                        strength=strength)
+                                                        strength=strength, learned=not shift)
         report = inference.colorize_folder(src, dst, colorizer, out_format=out_format,
                                            skip_existing=skip_existing, max_pixels=max_pixels)
     except ColorizerError as err:
