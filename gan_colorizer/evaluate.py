@@ -197,8 +197,8 @@ def evaluate_checkpoint(checkpoint_path: Path, data_path: Path, split: str, devi
     controlled = {}
     if control:
         paths = ("learned", "fallback") if colorizer.takes_hint else ("fallback",)
-        controlled = {path: Colorizer.from_checkpoint(checkpoint_path, device=device, learned=path == "learned",
-                                                      **control) for path in paths}
+        controlled = {path: Colorizer(colorizer.generator, device, learned=path == "learned", **control)
+                      for path in paths}
     achieved: dict[str, list[moods.ColorTarget]] = {name: [] for name in ("model", *controlled)}
     source = data.PhotoSource(data_path)
     keys = split_keys_of(checkpoint_path, source, split)

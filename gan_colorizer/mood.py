@@ -165,10 +165,8 @@ def shift_ab(ab: np.ndarray, target: ColorTarget, strength: float) -> np.ndarray
     ab: (H, W, 2) float in Lab units. The statistics are global, so the shift is the same whether it
     runs at network size or at full size; callers run it at network size (cheaper: 256² takes ~4 ms,
     12 MP ~0.5 s on 2 CPU cores). L is not an input, so lightness cannot change.
-    strength: in [0, 1]; 0 returns an exact copy. Returns (H, W, 2) float32.
+    strength: in [0, 1] (`toward` refuses others); 0 returns an exact copy. Returns (H, W, 2) float32.
     """
-    if not 0.0 <= strength <= 1.0:
-        raise ConfigError(f"strength must be in [0, 1], got {strength}")
     if strength == 0.0:
         return np.array(ab, dtype=np.float32, copy=True)  # exact identity, free of rounding
     stats = ab_stats(ab)
