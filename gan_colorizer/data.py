@@ -28,7 +28,7 @@ from tqdm import tqdm
 from gan_colorizer import color
 from gan_colorizer.config import DataConfig
 from gan_colorizer.errors import DataError, ImageError
-from gan_colorizer.images import Picture, decode_image, is_image_name
+from gan_colorizer.images import IMAGE_SUFFIXES, Picture, decode_image, is_image_name, list_image_files
 
 log = logging.getLogger(__name__)
 
@@ -45,8 +45,7 @@ class PhotoSource:
         self._zip: zipfile.ZipFile | None = None
         self._zip_pid = 0
         if self.root.is_dir():
-            names = [p.relative_to(self.root).as_posix() for p in self.root.rglob("*")
-                     if p.is_file() and is_image_name(p.name)]
+            names = [p.relative_to(self.root).as_posix() for p in list_image_files(self.root)]
         elif self.root.is_file() and zipfile.is_zipfile(self.root):
             with zipfile.ZipFile(self.root) as archive:
                 names = [n for n in archive.namelist()
@@ -56,7 +55,7 @@ class PhotoSource:
         else:
             raise DataError(f"{self.root}: no such folder or .zip")
         if not names:
-            raise DataError(f"{self.root}: no images found (looked for .jpg .jpeg .png .webp .tif .tiff .bmp)")
+            raise DataError(f"{self.root}: no images found (looked for {' '.join(IMAGE_SUFFIXES)})")
         names.sort()
         prefix = _common_folder(names)
         self._name_of = {name[len(prefix):]: name for name in names}

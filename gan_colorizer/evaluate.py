@@ -69,11 +69,8 @@ def list_images(root: Path) -> dict[str, list[Path]]:
     if not root.is_dir():
         raise DataError(f"{root}: no such folder")
     found: dict[str, list[Path]] = {}
-    for path in sorted(root.rglob("*")):
-        if path.is_file() and images.is_image_name(path.name):
-            found.setdefault(path.relative_to(root).with_suffix("").as_posix(), []).append(path)
-    if not found:
-        raise DataError(f"{root}: no images found (looked for {' '.join(images.IMAGE_SUFFIXES)})")
+    for path in images.list_image_files(root):
+        found.setdefault(path.relative_to(root).with_suffix("").as_posix(), []).append(path)
     return found
 
 

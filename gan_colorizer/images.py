@@ -12,7 +12,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from gan_colorizer.errors import ImageError
+from gan_colorizer.errors import DataError, ImageError
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".bmp")
 _JPEG_MAGIC = b"\xff\xd8"
@@ -38,6 +38,15 @@ class Picture:
 
 def is_image_name(name: str) -> bool:
     return name.lower().endswith(IMAGE_SUFFIXES)
+
+
+def list_image_files(root: Path) -> list[Path]:
+    """Every image file under the folder `root` (recursive), sorted; the one lister data, inference and
+    evaluation share. Raises DataError when the folder holds none, naming the suffixes looked for."""
+    found = sorted(p for p in Path(root).rglob("*") if p.is_file() and is_image_name(p.name))
+    if not found:
+        raise DataError(f"{root}: no images found (looked for {' '.join(IMAGE_SUFFIXES)})")
+    return found
 
 
 def decode_image(data: bytes, name: str, reduce: int = 1) -> Picture:

@@ -285,14 +285,11 @@ def plan_outputs(src: Path, dst: Path, out_format: str | None = None) -> list[tu
     if src.is_dir():
         if real_dst == real_src or real_src in real_dst.parents:
             raise ConfigError(f"--out {dst} is inside --in {src}; choose an output folder outside the input")
-        sources = sorted(p for p in src.rglob("*") if p.is_file() and images.is_image_name(p.name))
-        pairs = [(p, dst / p.relative_to(src)) for p in sources]
+        pairs = [(p, dst / p.relative_to(src)) for p in images.list_image_files(src)]
     elif src.is_file():
         pairs = [(src, dst / src.name)]
     else:
         raise DataError(f"{src}: no such file or folder")
-    if not pairs:
-        raise DataError(f"{src}: no images found (looked for {' '.join(images.IMAGE_SUFFIXES)})")
     if out_format:
         pairs = [(source, target.with_suffix(f".{out_format}")) for source, target in pairs]
     if any(source.resolve() == target.resolve() for source, target in pairs):
