@@ -3,7 +3,7 @@
     python benchmarks/bench_colorize.py [--photo PATH] [--runs 5] [--threads N] [--clock wall|cpu]
 
 Inputs are gray JPEGs (quality 95) made by resizing one real photo to 256x256, 2 MP and 12 MP (the
-photo's aspect). End-to-end is `inference.colorize_folder` on the one file, with the model already
+photo's aspect). End-to-end is `folder.colorize_folder` on the one file, with the model already
 loaded: read, colorize, write. The stage split times the same steps one by one; the end-to-end can be
 less than their sum, since reading, the network and writing overlap in threads. "CPU s" is the
 process's CPU time (all threads) for the end-to-end run: on a machine busy with other jobs it shows
@@ -30,7 +30,7 @@ from skimage import data
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
 
-from gan_colorizer import color, images, inference, models  # noqa: E402
+from gan_colorizer import color, folder, images, inference, models  # noqa: E402
 
 SHARED_PHOTO = (Path(__file__).resolve().parents[2] / "shared" / "data" / "fullres"
                 / "lomiri20_Kleiber_by_Lukas_Baubkus.jpg")
@@ -86,11 +86,11 @@ def stage_times(colorizer: inference.Colorizer, path: Path, out: Path, runs: int
     small = inference.shrink_L(L, colorizer.render_size)
     ab = inference.predict_ab(colorizer.generator, small[None])[0]
     lab = color.merge_lab(L, ab)
-    rgb_out = inference.lab_to_rgb_in_gamut(lab)
+    rgb_out = color.lab_to_rgb_in_gamut(lab)
     return {
         "decode": median_seconds(lambda: images.read_image(path), runs, clock),
         "colour conversion": median_seconds(lambda: color.rgb_to_L(rgb), runs, clock)
-        + median_seconds(lambda: inference.lab_to_rgb_in_gamut(lab), runs, clock),
+        + median_seconds(lambda: color.lab_to_rgb_in_gamut(lab), runs, clock),
         "network": median_seconds(lambda: inference.predict_ab(colorizer.generator, small[None]), runs, clock),
         "resize": median_seconds(lambda: inference.shrink_L(L, colorizer.render_size), runs, clock)
         + median_seconds(lambda: color.merge_lab(L, ab), runs, clock),
@@ -131,7 +131,7 @@ def print_end_to_end(colorizer: inference.Colorizer, gray: np.ndarray, runs: int
         out = Path(tmp) / "out"
         for label, path in make_inputs(gray, Path(tmp)):
             def colorize_file() -> None:
-                inference.colorize_folder(path, out, colorizer)
+                folder.colorize_folder(path, out, colorizer)
             seconds = median_seconds(colorize_file, runs, CLOCKS[clock])
             cpu_seconds = seconds if clock == "cpu" else median_seconds(colorize_file, runs, time.process_time)
             megapixels = np.prod(cv2.imread(str(path), cv2.IMREAD_GRAYSCALE).shape) / 1e6

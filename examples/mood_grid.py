@@ -42,8 +42,7 @@ def main(photo: Path, out: Path, checkpoint: Path | None) -> None:
         path = "learned" if learned else "shift"
         tiles = [label(plain(rgb), "no control")]
         for name in mood_names():
-            colorizer = Colorizer(plain.generator, mood=name, learned=learned)
-            tiles.append(label(colorizer(rgb), f"{name} ({path})"))
+            tiles.append(label(plain(rgb, mood=name, learned=learned), f"{name} ({path})"))
         rows.append(np.concatenate(tiles, axis=1))
     images.write_image(out, np.concatenate(rows, axis=0), quality=90)
     click.echo(f"wrote {out}")

@@ -85,21 +85,85 @@ XYZ_TO_LINEAR_RGB = ((3.240479, -1.53715, -0.498535),
                      (-0.969256, 1.875991, 0.041556),
                      (0.055648, -0.204043, 1.057311))
 
+Array = np.ndarray | torch.Tensor
+
+
+def _where(condition: Array, when_true: Array, when_false: Array) -> Array:
+    return (torch.where if isinstance(condition, torch.Tensor) else np.where)(condition, when_true, when_false)
+
+
+def lab_to_linear_rgb(L: Array, a: Array, b: Array) -> tuple[tuple[Array, Array, Array], Array]:
+    """CIE Lab planes -> unclipped linear-light sRGB planes (r, g, b), and the luminance Y.
+
+    The one copy of these formulas, for numpy arrays (gamut mapping of rendered photos) and torch
+    tensors (the differentiable render a perceptual loss needs) alike; any shape, elementwise.
+    OpenCV's float Lab2RGB uses the same white point and matrix but clamps its output, so it cannot
+    tell how far outside sRGB a colour lies.
+    """
+    fy = (L + 16.0) / 116.0
+    x, y, z = (_cie_f_inverse(f) * white for f, white in zip((fy + a / 500.0, fy, fy - b / 200.0), D65_WHITE))
+    linear = tuple(m_x * x + m_y * y + m_z * z for m_x, m_y, m_z in XYZ_TO_LINEAR_RGB)
+    return linear, y
+
+
+def _cie_f_inverse(f: Array) -> Array:
+    """The inverse of CIE Lab's f: cube above 6/29, the linear toe below it."""
+    return _where(f > 6.0 / 29.0, f * f * f, 3.0 * (6.0 / 29.0) ** 2 * (f - 4.0 / 29.0))
+
+
+def encode_srgb(linear: Array) -> Array:
+    """Linear light in [0, 1] -> sRGB-encoded values (the IEC 61966-2-1 transfer curve).
+
+    The power branch sees at least 1e-8 so that its gradient stays finite at 0 (that branch is only
+    taken above 0.0031308, so the value is unchanged).
+    """
+    floored = linear.clamp_min(1e-8) if isinstance(linear, torch.Tensor) else np.maximum(linear, 1e-8)
+    return _where(linear <= 0.0031308, 12.92 * linear, 1.055 * floored ** (1.0 / 2.4) - 0.055)
+
 
 def lab_to_rgb_torch(L_n: torch.Tensor, ab_n: torch.Tensor) -> torch.Tensor:
-    """Differentiable L_n (B, 1, H, W), ab_n (B, 2, H, W) -> sRGB (B, 3, H, W) in [0, 1].
+    """Differentiable L_n (B, 1, H, W), ab_n (B, 2, H, W) -> sRGB (B, 3, H, W) in [0, 1], channels clipped.
 
-    Same formulas as OpenCV's float Lab2RGB (agrees within 1e-3); cv2 and scikit-image give no
-    gradients, which a perceptual (LPIPS) loss on the prediction needs.
+    cv2 and scikit-image give no gradients, which a perceptual (LPIPS) loss on the prediction needs.
     """
-    L = denormalize_L(L_n)
     a, b = denormalize_ab(ab_n).unbind(dim=1)
-    fy = (L[:, 0] + 16.0) / 116.0
-    f = torch.stack([fy + a / 500.0, fy, fy - b / 200.0], dim=1)
-    delta = 6.0 / 29.0
-    xyz = torch.where(f > delta, f**3, 3 * delta**2 * (f - 4.0 / 29.0))
-    xyz = xyz * torch.tensor(D65_WHITE, dtype=L.dtype, device=L.device).view(1, 3, 1, 1)
-    linear = torch.einsum("ij,bjhw->bihw", torch.tensor(XYZ_TO_LINEAR_RGB, dtype=L.dtype, device=L.device), xyz)
-    linear = linear.clamp(0.0, 1.0)
-    srgb = torch.where(linear <= 0.0031308, 12.92 * linear, 1.055 * linear.clamp_min(1e-8) ** (1 / 2.4) - 0.055)
-    return srgb.clamp(0.0, 1.0)
+    linear, _ = lab_to_linear_rgb(denormalize_L(L_n)[:, 0], a, b)
+    return encode_srgb(torch.stack(linear, dim=1).clamp(0.0, 1.0)).clamp(0.0, 1.0)
+
+
+def lab_to_rgb_in_gamut(lab: np.ndarray) -> np.ndarray:
+    """(H, W, 3) Lab -> (H, W, 3) float32 sRGB in [0, 1] with each pixel's L kept: the render users get.
+
+    Clipping R, G, B separately (what `lab_to_rgb` does) moves lightness, by 10+ L units for a
+    saturated colour at a dark or bright L. Instead, a colour outside sRGB is mixed, in linear light,
+    with the gray of the same luminance just enough to come inside: luminance (so L) stays exact and
+    the hue direction from white is kept; only chroma drops. Only pixels that came out clipped are
+    examined again, so a photo costs one full conversion plus a little. Validation renders the same
+    way, so a val number scores the picture a user receives.
+    """
+    rgb = lab_to_rgb(lab)
+    # Clipped pixels sit exactly on 0 or 1; in-gamut ones only rarely (pure black or white).
+    on_edge = np.flatnonzero(cv2.inRange(rgb, (1e-6,) * 3, (1.0 - 1e-6,) * 3) == 0)
+    if on_edge.size:
+        outside, inside_rgb = _desaturate_into_gamut(np.take(lab.reshape(-1, 3), on_edge, axis=0))
+        rgb.reshape(-1, 3)[on_edge[outside]] = inside_rgb
+    return rgb
+
+
+def _desaturate_into_gamut(lab: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(N, 3) Lab -> (N,) bool `outside` sRGB, and (n_outside, 3) sRGB in gamut with the same L.
+
+    The gray of luminance Y is (Y, Y, Y) in linear RGB, so Y + w * (rgb - Y) has luminance Y for
+    every w; w is the largest weight keeping all three channels in [0, 1], set by the largest and
+    smallest one.
+    """
+    linear, y = lab_to_linear_rgb(lab[:, 0], lab[:, 1], lab[:, 2])  # 3 x (N,), unclipped
+    highest, lowest = np.maximum.reduce(linear), np.minimum.reduce(linear)
+    with np.errstate(divide="ignore", invalid="ignore"):  # the divisions only count where selected
+        weight = np.minimum(np.where(highest > 1.0, (1.0 - y) / (highest - y), 1.0),
+                            np.where(lowest < 0.0, y / (y - lowest), 1.0))
+    # Under 1e-3 of mixing, plain clipping moves L by less than 0.1: OpenCV's value stays.
+    outside = weight < 1.0 - 1e-3
+    gray, weight = y[outside, None], np.maximum(weight[outside, None], 0.0)
+    mixed = np.clip(gray + weight * (np.stack(linear, axis=1)[outside] - gray), 0.0, 1.0)
+    return outside, encode_srgb(mixed)

@@ -191,11 +191,11 @@ def evaluate_checkpoint(checkpoint_path: Path, data_path: Path, split: str, devi
         if real_out == real_data or real_data in real_out.parents:
             raise ConfigError(f"--save-pred {save_pred} is inside --data {data_path}; choose a folder outside it")
     colorizer = Colorizer.from_checkpoint(checkpoint_path, device=device)
-    controlled = {}
+    controlled: dict[str, moods.Control] = {}
     if control:
         paths = ("learned", "fallback") if colorizer.takes_hint else ("fallback",)
-        controlled = {path: Colorizer(colorizer.generator, device, learned=path == "learned", **control)
-                      for path in paths}
+        requests = {path: moods.control(**control, learned=path == "learned") for path in paths}
+        controlled = {path: request for path, request in requests.items() if request is not None}
     achieved: dict[str, list[moods.ColorTarget]] = {name: [] for name in ("model", *controlled)}
     source = data.PhotoSource(data_path)
     keys = split_keys_of(checkpoint_path, source, split)
@@ -210,7 +210,8 @@ def evaluate_checkpoint(checkpoint_path: Path, data_path: Path, split: str, devi
         pred = colorizer(truth)
         if save_pred is not None:
             images.write_image(Path(save_pred) / PurePosixPath(key).with_suffix(".png"), pred)
-        preds = {"model": pred, **{name: c(truth) for name, c in controlled.items()}, "gray": gray_version(truth)}
+        preds = {"model": pred, **{name: colorizer.colorize(truth, request) for name, request in controlled.items()},
+                 "gray": gray_version(truth)}
         if controlled:
             for name in achieved:
                 achieved[name].append(achieved_stats(preds[name]))

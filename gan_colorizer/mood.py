@@ -135,6 +135,33 @@ def resolve(mood: str | None, color: str | None, reference: Path | None) -> Colo
     return None
 
 
+@dataclass(frozen=True)
+class Control:
+    """One call's colour request: where to go (`target`), how far (`strength`) and by which path.
+
+    learned: ask a model that takes a colour hint for the target (a photo taken in that light);
+        False, or a model without a hint, gets `shift_ab` (exact, but filter-like).
+    """
+
+    target: ColorTarget
+    strength: float = 1.0
+    learned: bool = True
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.strength <= 1.0:
+            raise ConfigError(f"strength must be in [0, 1], got {self.strength}")
+
+
+def control(mood: str | None = None, color: str | None = None, reference: Path | str | None = None,
+            strength: float = 1.0, learned: bool = True) -> Control | None:
+    """The user's colour options as a Control; None when nothing is asked (no target, or strength 0)."""
+    target = resolve(mood, color, Path(reference) if reference is not None else None)
+    request = None if target is None else Control(target, strength, learned)
+    if not 0.0 <= strength <= 1.0:
+        raise ConfigError(f"strength must be in [0, 1], got {strength}")
+    return None if request is None or strength == 0.0 else request
+
+
 def toward(stats: ColorTarget, target: ColorTarget, strength: float) -> ColorTarget:
     """The statistics a fraction `strength` of the way from a picture's own `stats` to `target`.
 

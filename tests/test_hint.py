@@ -84,19 +84,20 @@ def test_learned_control_moves_toward_the_target_keeps_L_and_off_means_off(hinte
     L = color.rgb_to_L(chelsea_48x40)
     target = np.array(mood.MOODS["cool"].mean_ab)
     distances = []
+    colorizer = Colorizer(generator)
+    assert colorizer.takes_hint
     for strength in (0.0, 0.5, 1.0):
-        colorizer = Colorizer(generator, mood="cool", strength=strength)
-        assert colorizer.learned
-        ab = colorizer.predict_ab([L])[0]
+        ab = colorizer.predict_ab([L], mood.control("cool", strength=strength))[0]
         distances.append(np.linalg.norm(ab.reshape(-1, 2).mean(axis=0) - target))
-        out = colorizer(chelsea_48x40)
+        out = colorizer(chelsea_48x40, mood="cool", strength=strength)
         assert np.abs(color.rgb_to_L(out.astype(np.float32) / 255) - L).max() < 1.5
     assert distances[0] > distances[1] > distances[2]
-    plain = Colorizer(generator)(chelsea_48x40)
-    assert np.array_equal(Colorizer(generator, mood="cool", strength=0.0)(chelsea_48x40), plain)
-    assert not Colorizer(generator, mood="cool", learned=False).learned
+    plain = colorizer(chelsea_48x40)
+    assert np.array_equal(colorizer(chelsea_48x40, mood="cool", strength=0.0), plain)
+    learned = colorizer(chelsea_48x40, mood="cool")
+    assert not np.array_equal(colorizer(chelsea_48x40, mood="cool", learned=False), learned)
 
 
 def test_learned_control_rejects_bad_strength(hinted_checkpoint):
     with pytest.raises(ConfigError, match="strength"):
-        Colorizer.from_checkpoint(hinted_checkpoint, mood="warm", strength=1.5)
+        Colorizer.from_checkpoint(hinted_checkpoint)(np.zeros((8, 8), np.uint8), mood="warm", strength=1.5)

@@ -8,7 +8,7 @@ import torch
 from skimage import data
 from torch import nn
 
-from gan_colorizer import checkpoint, color, images, inference, models
+from gan_colorizer import checkpoint, color, folder, images, inference, models
 from gan_colorizer.errors import CheckpointError, ImageError
 from tests.conftest import TINY_GENERATOR, small
 
@@ -19,6 +19,8 @@ def photo(height: int, width: int) -> np.ndarray:
 
 class ConstantChroma(nn.Module):
     """A stand-in generator painting one strong colour everywhere: most of it lands outside sRGB."""
+
+    takes_hint = False
 
     def __init__(self, ab_n: tuple[float, float]) -> None:
         super().__init__()
@@ -63,11 +65,11 @@ def test_lab_to_rgb_in_gamut_keeps_L_and_in_gamut_colours() -> None:
     rng = np.random.default_rng(0)
     lab = np.stack([rng.uniform(0, 100, (32, 32)), rng.uniform(-110, 110, (32, 32)),
                     rng.uniform(-110, 110, (32, 32))], axis=-1).astype(np.float32)
-    rgb = inference.lab_to_rgb_in_gamut(lab)
+    rgb = color.lab_to_rgb_in_gamut(lab)
     assert rgb.min() >= 0.0 and rgb.max() <= 1.0
     assert np.abs(color.rgb_to_L(rgb) - lab[..., 0]).max() < 0.5
     inside = color.rgb_to_lab(photo(16, 16))  # colours of a real photo are left alone
-    np.testing.assert_array_equal(inference.lab_to_rgb_in_gamut(inside), color.lab_to_rgb(inside))
+    np.testing.assert_array_equal(color.lab_to_rgb_in_gamut(inside), color.lab_to_rgb(inside))
 
 
 @pytest.mark.parametrize("name, args", [(TINY_GENERATOR["name"], TINY_GENERATOR["args"]),
@@ -126,5 +128,5 @@ def test_pixel_limit_is_checked_from_the_header(tmp_path: Path) -> None:
     path = tmp_path / "big.png"
     cv2.imwrite(str(path), np.zeros((300, 200), np.uint8))
     with pytest.raises(ImageError, match="max-pixels"):
-        inference.check_pixel_count(path, max_pixels=59_999)
-    inference.check_pixel_count(path, max_pixels=60_000)
+        folder.check_pixel_count(path, max_pixels=59_999)
+    folder.check_pixel_count(path, max_pixels=60_000)

@@ -17,22 +17,24 @@ def test_achieved_mean_ab_moves_toward_the_target_as_strength_grows(tiny_generat
     target = np.array(mood.MOODS["golden-hour"].mean_ab)
     distances = []
     for strength in (0.0, 0.5, 1.0):
-        ab = Colorizer(tiny_generator, mood="golden-hour", strength=strength).predict_ab([gray_L])[0]
+        ab = Colorizer(tiny_generator).predict_ab([gray_L], mood.control("golden-hour", strength=strength))[0]
         distances.append(np.linalg.norm(ab.reshape(-1, 2).mean(axis=0) - target))
     assert distances[0] > distances[1] > distances[2] and distances[2] < 0.5
 
 
 @pytest.mark.parametrize("control", [{"mood": name} for name in mood.mood_names()] + [{"color": "#c8a060"}])
 def test_lightness_is_kept_in_every_mode(tiny_generator, gray_L, chelsea_48x40, control):
-    out = Colorizer(tiny_generator, **control)(chelsea_48x40)
+    out = Colorizer(tiny_generator)(chelsea_48x40, **control)
     assert out.shape == (40, 48, 3)
     assert np.abs(color.rgb_to_L(out.astype(np.float32) / 255.0) - gray_L).mean() < 1.0
 
 
 def test_no_control_and_zero_strength_equal_the_uncontrolled_output(tiny_generator, chelsea_48x40):
-    plain = Colorizer(tiny_generator)(chelsea_48x40)
-    np.testing.assert_array_equal(Colorizer(tiny_generator, mood="warm", strength=0.0)(chelsea_48x40), plain)
-    assert not np.array_equal(Colorizer(tiny_generator, mood="warm")(chelsea_48x40), plain)
+    colorizer = Colorizer(tiny_generator)
+    plain = colorizer(chelsea_48x40)
+    np.testing.assert_array_equal(colorizer(chelsea_48x40, mood="warm", strength=0.0), plain)
+    assert not np.array_equal(colorizer(chelsea_48x40, mood="warm"), plain)
+    np.testing.assert_array_equal(colorizer(chelsea_48x40), plain)  # a controlled call leaves no state behind
 
 
 def test_cli_mood_writes_outputs_and_bad_controls_are_one_line(tiny_checkpoint, photo_dir, tmp_path):

@@ -6,7 +6,7 @@ import click
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `python tools/x.py` from a checkout
 
-from gan_colorizer import inference, mood, runtime  # noqa: E402
+from gan_colorizer import folder, inference, mood, runtime  # noqa: E402
 from gan_colorizer.errors import ColorizerError  # noqa: E402
 
 
@@ -20,10 +20,10 @@ from gan_colorizer.errors import ColorizerError  # noqa: E402
                    "checkpoints/default.pt]")
 @click.option("--render-size", default=inference.DEFAULT_RENDER_SIZE, show_default=True,
               type=click.IntRange(min=16), help="Shorter side, in pixels, at which the network predicts colour.")
-@click.option("--format", "out_format", type=click.Choice(inference.OUTPUT_FORMATS),
+@click.option("--format", "out_format", type=click.Choice(folder.OUTPUT_FORMATS),
               help="Output format. [default: each input's own]")
 @click.option("--skip-existing", is_flag=True, help="Leave outputs that already exist untouched.")
-@click.option("--max-pixels", default=inference.DEFAULT_MAX_PIXELS, show_default=True,
+@click.option("--max-pixels", default=folder.DEFAULT_MAX_PIXELS, show_default=True,
               type=click.IntRange(min=1), help="Refuse images with more pixels than this.")
 @click.option("--device", default="auto", show_default=True, type=click.Choice(["auto", "cpu", "cuda"]))
 @click.option("--mood", "mood_name", help=f"Average colour / mood: {', '.join(mood.mood_names())}.")
@@ -40,11 +40,10 @@ def main(src: Path, dst: Path, checkpoint: Path | None, render_size: int, out_fo
          reference: Path | None, strength: float, shift: bool) -> None:
     """Colorize an image or every image under a folder into --out, each at its own resolution."""
     try:
-        colorizer = inference.Colorizer.from_checkpoint(checkpoint, runtime.pick_device(device), render_size,
-                                                        mood=mood_name, color=target_color, reference=reference,
-                                                        strength=strength, learned=not shift)
-        report = inference.colorize_folder(src, dst, colorizer, out_format=out_format,
-                                           skip_existing=skip_existing, max_pixels=max_pixels)
+        request = mood.control(mood_name, target_color, reference, strength, learned=not shift)
+        colorizer = inference.Colorizer.from_checkpoint(checkpoint, runtime.pick_device(device), render_size)
+        report = folder.colorize_folder(src, dst, colorizer, request, out_format=out_format,
+                                        skip_existing=skip_existing, max_pixels=max_pixels)
     except ColorizerError as err:
         raise click.ClickException(str(err)) from None
     extras = [f"{report.existing} already there" if report.existing else "",
