@@ -25,6 +25,7 @@ def _check(condition: bool, key: str, message: str) -> None:
 class DataConfig:
     """Which photos, how they are split and how training crops are cut."""
 
+    paths: tuple[str, ...] = ()  # the photo folders / .zip files (--data); recorded so a run says what it saw
     val_fraction: float = 0.1  # share of photos held out for validation
     seed: int = 0  # split seed: the same seed gives the same split from a folder or its zip
     size: int = 256  # training crop side in pixels
@@ -67,6 +68,7 @@ class TrainConfig:
     seed: int = 0  # weight init and augmentation
     amp: bool = True  # mixed precision, used on CUDA only
     max_minutes: float = 0.0  # wall-clock budget of one invocation (0 = none): then validate, save and end
+    best_metric: str = "psnr"  # the val metric (metrics.COLUMNS, one with a better direction) that picks best.pt
 
     def __post_init__(self) -> None:
         for key in ("steps", "batch_size", "val_every", "log_every"):
@@ -83,8 +85,7 @@ class TrainConfig:
         _check(self.max_minutes >= 0, "train.max_minutes", f"must be >= 0 (0 = no limit), got {self.max_minutes}")
 
 
-GAN_MODES = ("vanilla", "lsgan", "hinge")
-BEST_METRICS = {"lpips": "min", "cf_gap": "min", "l1": "min", "psnr": "max"}  # val metric -> better direction
+GAN_MODES = ("vanilla", "lsgan", "hinge")  # the adversarial losses of losses.gan_loss
 
 
 @dataclass(frozen=True)
@@ -106,13 +107,10 @@ class GanConfig:
     beta1: float = 0.5  # pix2pix/DCGAN: a short momentum memory suits a moving adversarial target
     d_pretrain_steps: int = 100  # "NoGAN": D alone against the frozen pretrained G before joint steps
     ema_decay: float = 0.999  # the EMA generator is what validation, best.pt and export use
-    best_metric: str = "lpips"  # lpips | cf_gap | l1 | psnr: picks best.pt
     collapse_steps: int = 200  # warn when D's loss stays near 0 this many steps in a row
 
     def __post_init__(self) -> None:
         _check(self.mode in GAN_MODES, "gan.mode", f"must be one of {', '.join(GAN_MODES)}, got {self.mode!r}")
-        _check(self.best_metric in BEST_METRICS, "gan.best_metric",
-               f"must be one of {', '.join(BEST_METRICS)}, got {self.best_metric!r}")
         for key in ("l1_weight", "adv_weight", "perceptual_weight", "colourfulness_weight", "d_pretrain_steps"):
             _check(getattr(self, key) >= 0, f"gan.{key}", f"must be >= 0, got {getattr(self, key)}")
         _check(self.lr_d > 0, "gan.lr_d", f"must be positive, got {self.lr_d}")
@@ -149,6 +147,11 @@ def _coerce(value: Any, kind: Any, key: str) -> Any:
     if kind is str:
         _check(isinstance(value, str), key, f"expected a string, got {value!r}")
         return value
+    if typing.get_origin(kind) is tuple:  # tuple[str, ...]: a YAML list (or one string) of strings
+        items = [value] if isinstance(value, str) else value
+        _check(isinstance(items, (list, tuple)) and all(isinstance(v, str) for v in items), key,
+               f"expected a list of strings, got {value!r}")
+        return tuple(items)
     if kind is dict:
         _check(isinstance(value, dict), key, f"expected a mapping, got {value!r}")
         return value
@@ -221,6 +224,27 @@ def _merge(base: dict, update: dict) -> dict:
     return merged
 
 
+def resolve_config(config_path: Path | None, default: Path, overrides: dict, stored: dict | None = None) -> RunConfig:
+    """A run's config: shipped defaults < --config < named flags < --set; when resuming, the run's
+    stored config (`stored`, from its last.pt) stands in for the defaults, and its model must stay."""
+    if stored is None:
+        return load_config(config_path or default, overrides)
+    cfg = load_config(config_path, overrides, base=stored)
+    if cfg.model != load_config(None, base=stored).model:
+        raise ConfigError(f"{config_path}: its model section differs from the run's own; "
+                          f"resume without --config or start a new --out")
+    return cfg
+
+
 def save_config(cfg: RunConfig, path: Path) -> None:
     """Write the resolved config, so a run dir records exactly what produced it."""
-    Path(path).write_text(yaml.safe_dump(asdict(cfg), sort_keys=False))
+    Path(path).write_text(yaml.safe_dump(plain(cfg), sort_keys=False))
+
+
+def plain(cfg: RunConfig) -> dict:
+    """The config as nested dicts of plain values (lists for tuples): what YAML and checkpoints store."""
+    def listify(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {key: listify(item) for key, item in value.items()}
+        return list(value) if isinstance(value, tuple) else value
+    return listify(asdict(cfg))

@@ -130,14 +130,14 @@ def _finish(scorer: metrics.Scorer, unpaired: list[str], skipped: list[str]) -> 
     return Evaluation(scorer.result(), scorer.rows, unpaired, skipped)
 
 
-def split_keys_of(checkpoint_path: Path, source: data.PhotoSource, split: str) -> list[str]:
+def split_keys_of(ckpt: dict, checkpoint_path: Path, source: data.PhotoSource, split: str) -> list[str]:
     """The photos of `split`: 'val' is the checkpoint's own val split (its stored data config), 'all' every photo.
 
-    Near-gray and unreadable photos are left out as in training (data.scan).
+    ckpt: the checkpoint, already read. Near-gray and unreadable photos are left out as in training (data.scan).
     """
     if split not in SPLITS:
         raise ConfigError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
-    stored = checkpoint.read(checkpoint_path).get("run_config") or {}
+    stored = ckpt.get("run_config") or {}
     if split == "val" and "data" not in stored:
         raise CheckpointError(f"{checkpoint_path}: stores no data config, so its val split is unknown; "
                               f"use --split all")
@@ -190,7 +190,8 @@ def evaluate_checkpoint(checkpoint_path: Path, data_path: Path, split: str, devi
         real_data, real_out = data_path.resolve(), Path(save_pred).resolve()
         if real_out == real_data or real_data in real_out.parents:
             raise ConfigError(f"--save-pred {save_pred} is inside --data {data_path}; choose a folder outside it")
-    colorizer = Colorizer.from_checkpoint(checkpoint_path, device=device)
+    ckpt = checkpoint.read(checkpoint_path)  # once: the generator and its val split both come from it
+    colorizer = Colorizer(checkpoint.generator_from(ckpt, checkpoint_path), device)
     controlled: dict[str, moods.Control] = {}
     if control:
         paths = ("learned", "fallback") if colorizer.takes_hint else ("fallback",)
@@ -198,7 +199,7 @@ def evaluate_checkpoint(checkpoint_path: Path, data_path: Path, split: str, devi
         controlled = {path: request for path, request in requests.items() if request is not None}
     achieved: dict[str, list[moods.ColorTarget]] = {name: [] for name in ("model", *controlled)}
     source = data.PhotoSource(data_path)
-    keys = split_keys_of(checkpoint_path, source, split)
+    keys = split_keys_of(ckpt, checkpoint_path, source, split)
     scorer = build_scorer(device, lpips_net)
     skipped: list[str] = []
     for key in tqdm(keys, desc=f"evaluating {split}", unit="image", disable=None):
@@ -264,10 +265,7 @@ def _write_text(path: Path, text: str) -> None:
 
 def format_table(table: dict[str, dict[str, float]], lpips_net: str = "squeeze") -> str:
     """The metrics as an aligned text table, one line per row, and a note on what n means."""
-    columns = [("n", "n", "9d"), ("psnr", "PSNR", "9.2f"), ("ssim", "SSIM", "9.4f"), ("lpips", "LPIPS", "9.4f"),
-               ("fid_lite", "FID-lite", "9.2f"), ("kid", "KID", "9.4f"), ("cf_pred", "CF pred", "9.1f"),
-               ("cf_gt", "CF truth", "9.1f"), ("delta_cf_means", "dCF means", "+9.1f"),
-               ("delta_cf_per_image", "|dCF| img", "9.1f")]
+    columns = [(key, column.title, column.spec) for key, column in metrics.COLUMNS.items()]
     lines = ["       " + " ".join(f"{title:>9}" for _, title, _ in columns)]
     for label, row in table.items():
         cells = [format(row[key], spec) if key == "n" or math.isfinite(row[key]) else f"{'-':>9}"

@@ -15,6 +15,8 @@ from gan_colorizer.models.registry import register
 class Pix2PixUNet(nn.Module):
     """L_n (B, 1, H, W) in [-1, 1] -> ab_n (B, 2, H, W) in [-1, 1]. Stride 2**depth (256 by default)."""
 
+    takes_hint = False  # no colour-hint input
+
     def __init__(self, *, base_channels: int = 64, depth: int = 8, norm: str = "batch",
                  dropout: float = 0.5) -> None:
         super().__init__()
