@@ -50,7 +50,7 @@ class GanTrainer(Trainer):
             self.disc = checkpoint.build_network(self.state["discriminator"], where)
         else:
             self.generator, _ = checkpoint.load_generator(init, use_ema=True)
-            self.disc = build(g.discriminator, **g.discriminator_args)
+            self.disc = build(g.discriminator, kind="discriminator", **g.discriminator_args)
         self.generator.to(device, memory_format=torch.channels_last).train()
         self.disc.to(device, memory_format=torch.channels_last).train()
         self.ema = copy.deepcopy(self.generator).eval().requires_grad_(False)

@@ -197,7 +197,7 @@ class Colorizer:
         if not 0.0 <= strength <= 1.0:
             raise ConfigError(f"strength must be in [0, 1], got {strength}")
         self.strength = strength
-        self.takes_hint = bool(getattr(generator, "takes_hint", False))
+        self.takes_hint = generator.takes_hint
         self.learned = learned and self.takes_hint
         generator = fold_batchnorm(copy.deepcopy(generator).eval())
         self.generator = generator.to(self.device, memory_format=torch.channels_last)

@@ -17,6 +17,7 @@ from torch.utils.data import DataLoader
 
 from gan_colorizer import color, hint, metrics
 from gan_colorizer.images import to_uint8
+from gan_colorizer.models import Generator
 from gan_colorizer.visual import lab_batch_to_rgb
 
 
@@ -30,10 +31,10 @@ class Validation:
 
 
 @torch.inference_mode()
-def validate(generator: nn.Module, loader: DataLoader, device: torch.device,
+def validate(generator: Generator, loader: DataLoader, device: torch.device,
              autocast: Callable[[], AbstractContextManager], lpips_net: nn.Module | None = None) -> Validation:
     """Score `generator` (in eval mode; BatchNorm running statistics) on the loader's (L_n, ab_n) batches."""
-    takes_hint = getattr(generator, "takes_hint", False)
+    takes_hint = generator.takes_hint
     names = ("l1", "psnr", "cf_gap", "cf_pred", "cf_gt") + (("hint_l1", "hint_cf_gap") if takes_hint else ())
     sums, preds8, truths8, first = dict.fromkeys(names, 0.0), [], [], None
     for L_n, real_ab_n in loader:
