@@ -69,7 +69,7 @@ class Generator(nn.Module):
                               f"{weights!r} into; set it to none")
         path = find_weights(self.pretrained) if weights == "imagenet" else Path(weights).expanduser()
         if not path.is_file():
-            raise MissingWeightsError(f"model.encoder_weights: {path}: no such file")
+            raise MissingWeightsError(f"model.encoder_weights: {path}: no such file; or train without: {TRAIN_WITHOUT}")
         try:
             state = torch.load(path, map_location="cpu", weights_only=True)
         except Exception:  # torch fails on truncated or foreign files in many different ways
