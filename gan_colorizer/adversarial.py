@@ -157,7 +157,7 @@ def train_gan(cfg: RunConfig, run_dir: Path, device: torch.device, state: dict |
         entry = init_ckpt["generator"]
         cfg = replace(cfg, model=ModelConfig(name=entry["name"], args=entry["args"], encoder_weights="none"))
         generator = checkpoint.generator_from(init_ckpt, init, use_ema=True)
-        disc = build(g.discriminator, **g.discriminator_args)
+        disc = build(g.discriminator, kind="discriminator", **g.discriminator_args)
     else:
         where = Path(run_dir) / "last.pt"
         generator = checkpoint.build_network(state["generator"], where)

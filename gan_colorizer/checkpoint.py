@@ -87,17 +87,6 @@ def generator_from(ckpt: dict, path: Path, device: torch.device | str = "cpu", u
     return generator.to(device).eval()
 
 
-def load_state_dict_file(path: Path) -> dict:
-    """A bare state_dict file (pretrained encoder weights), read with weights_only."""
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception:  # foreign bytes: see read()
-        raise CheckpointError(f"{path}: not a readable weights file") from None
-    if not isinstance(state, dict):
-        raise CheckpointError(f"{path}: expected a state_dict of tensors")
-    return state
-
-
 def export_generator(src: Path, dst: Path) -> None:
     """Write the small generator-only file that inference reads (EMA weights when present)."""
     generator, ckpt = load_generator(src)

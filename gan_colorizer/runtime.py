@@ -45,16 +45,11 @@ def torch_cache_dir() -> Path:
     return Path(torch.hub.get_dir()) / "checkpoints"
 
 
-def cached_weights(file_name: str, path: str | Path | None = None) -> Path:
-    """Find a pretrained weights file: an explicit path, else the torch cache. Never downloads.
+def cached_weights(file_name: str) -> Path:
+    """Find a pretrained weights file in the torch cache. Never downloads.
 
     Raises MissingWeightsError naming the file and where to put it.
     """
-    if path:
-        found = Path(path).expanduser()
-        if not found.is_file():
-            raise MissingWeightsError(f"{found}: weights file not found")
-        return found
     found = torch_cache_dir() / file_name
     if not found.is_file():
         raise MissingWeightsError(

@@ -28,8 +28,8 @@ from gan_colorizer import checkpoint, hint, losses, metrics, runtime, validation
 from gan_colorizer.config import RunConfig, TrainConfig, plain, save_config
 from gan_colorizer.errors import CheckpointError, ColorizerError, ConfigError
 from gan_colorizer.loaders import Photos, open_photos
-from gan_colorizer.models import build
-from gan_colorizer.runtime import cached_weights, seed_everything
+from gan_colorizer.models import Generator, build
+from gan_colorizer.runtime import seed_everything
 from gan_colorizer.runtime import unwrap as bare
 from gan_colorizer.visual import comparison_grid
 
@@ -45,32 +45,22 @@ class RunResult:
     interrupted: bool
 
 
-def build_generator(cfg: RunConfig) -> nn.Module:
-    """Build the configured generator and load its encoder's ImageNet weights when it has an encoder."""
-    generator = build(cfg.model.name, **cfg.model.args)
-    weights_file = getattr(generator, "encoder_weights_file", None)
-    if weights_file and cfg.model.encoder_weights != "none":
-        explicit = None if cfg.model.encoder_weights == "imagenet" else cfg.model.encoder_weights
-        state = checkpoint.load_state_dict_file(cached_weights(weights_file, explicit))
-        missing, _ = generator.encoder.load_state_dict(state, strict=False)
-        if missing:
-            raise ConfigError(f"model.encoder_weights: {weights_file} lacks {len(missing)} encoder tensors "
-                              f"(e.g. {missing[0]}); is it the right file?")
-        log.info("encoder initialised from %s", weights_file)
-    return generator
+def build_generator(cfg: RunConfig) -> Generator:
+    """The configured generator, its encoder initialised as model.encoder_weights says."""
+    return build(cfg.model.name, kind="generator", weights=cfg.model.encoder_weights, **cfg.model.args)
 
 
-def freeze_encoder(generator: nn.Module, layers: int) -> list[nn.Parameter]:
-    """Stop gradients into the first `layers` encoder blocks; returns the parameters left to train.
+def freeze_encoder(generator: Generator, layers: int) -> list[nn.Parameter]:
+    """Stop gradients into the first `layers` encoder stages; returns the parameters left to train.
 
     Frozen blocks still update their BatchNorm statistics, which adapts them to gray input.
     """
     if layers:
-        encoder = getattr(generator, "encoder", None)
-        if encoder is None or layers > len(encoder):
+        stages = generator.encoder_stages()
+        if stages is None or layers > len(stages):
             raise ConfigError(f"train.freeze_encoder_layers: {layers} is more than the generator's "
-                              f"{0 if encoder is None else len(encoder)} encoder blocks")
-        encoder[:layers].requires_grad_(False)
+                              f"{0 if stages is None else len(stages)} encoder blocks")
+        stages[:layers].requires_grad_(False)
     return [p for p in generator.parameters() if p.requires_grad]
 
 
@@ -174,7 +164,7 @@ class Trainer:
     def generate(self, L_n: torch.Tensor, real_ab_n: torch.Tensor) -> torch.Tensor:
         """G's training forward; a generator that takes a colour hint gets the truth's own, dropped
         at random (`hint.random_hints`), drawn from (seed, step, rank) so a resumed run draws alike."""
-        if not getattr(bare(self.generator), "takes_hint", False):
+        if not bare(self.generator).takes_hint:
             return self.generator(L_n)
         rng = torch.Generator().manual_seed(self.cfg.train.seed * 1_000_003 + self.step * 1009 + self.world.rank)
         return self.generator(L_n, hint.random_hints(real_ab_n, rng).to(L_n.device))

@@ -18,6 +18,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from gan_colorizer import hint, metrics
+from gan_colorizer.models import Generator
 from gan_colorizer.visual import render_batch
 
 HINTED_KEYS = ("psnr", "delta_cf_per_image")  # what the hinted run reports: accuracy and colourfulness
@@ -34,7 +35,7 @@ class Validation:
 
 
 @torch.inference_mode()
-def validate(generator: nn.Module, loader: DataLoader, device: torch.device,
+def validate(generator: Generator, loader: DataLoader, device: torch.device,
              autocast: Callable[[], AbstractContextManager], lpips_net: nn.Module | None = None) -> Validation:
     """Score `generator` (in eval mode; BatchNorm running statistics) on the loader's (L_n, ab_n) batches."""
     scorer = metrics.Scorer(lpips_net)
