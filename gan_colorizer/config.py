@@ -22,6 +22,57 @@ def _check(condition: bool, key: str, message: str) -> None:
 
 
 @dataclass(frozen=True)
+class DegradeConfig:
+    """Old-print/scan damage applied to training inputs (gan_colorizer.degrade): `p`, then each effect.
+
+    `p` is the chance that a sample is degraded at all (0 = never: inputs are the clean photos); a
+    degraded sample gets each effect with its own `*_p`, strength drawn uniformly from its [low, high]
+    range. Lengths are pixels of a 256-px short side and scale with the image. Why each effect and
+    its order: the docstring of gan_colorizer.degrade.
+    """
+
+    p: float = 0.0
+    exposure_p: float = 0.4
+    exposure: tuple[float, float] = (2.0, 8.0)  # std of a smooth brightness drift, L units
+    vignette_p: float = 0.3
+    vignette: tuple[float, float] = (0.1, 0.35)  # share of L lost in the corners
+    grain_p: float = 0.6
+    grain: tuple[float, float] = (1.5, 6.0)  # film grain std at mid-gray, L units
+    grain_size: tuple[float, float] = (0.7, 2.0)  # grain clump size, px
+    fade_p: float = 0.7
+    fade_black: tuple[float, float] = (0.0, 20.0)  # L of the faded print's deepest black
+    fade_white: tuple[float, float] = (0.0, 12.0)  # L lost by the paper white
+    fade_gamma: tuple[float, float] = (0.8, 1.25)  # midtone curve (> 1 darkens)
+    fade_clip: tuple[float, float] = (0.0, 8.0)  # L clipped at each end: crushed shadows, blown whites
+    texture_p: float = 0.1
+    texture: tuple[float, float] = (0.5, 2.5)  # paper surface relief, L units
+    scratch_p: float = 0.3
+    scratches: tuple[int, int] = (1, 5)  # lines per image
+    dust_p: float = 0.4
+    dust: tuple[int, int] = (3, 40)  # specks per 256 x 256 px
+    blur_p: float = 0.5
+    blur: tuple[float, float] = (0.4, 1.5)  # gaussian sigma, px (defocus disks of similar size)
+    noise_p: float = 0.5
+    noise: tuple[float, float] = (0.5, 2.5)  # scanner noise std, L units
+    jpeg_p: float = 0.5
+    jpeg_quality: tuple[int, int] = (30, 90)
+
+    def __post_init__(self) -> None:
+        for item in dataclasses.fields(self):
+            key, value = f"data.degrade.{item.name}", getattr(self, item.name)
+            if item.name == "p" or item.name.endswith("_p"):
+                _check(0.0 <= value <= 1.0, key, f"must be a probability in [0, 1], got {value}")
+            else:
+                _check(0 <= value[0] <= value[1], key, f"must be a range [low, high] with 0 <= low <= high, got {list(value)}")
+        _check(self.fade_gamma[0] > 0, "data.degrade.fade_gamma", f"must be positive, got {list(self.fade_gamma)}")
+        _check(self.fade_black[1] + self.fade_white[1] < 100, "data.degrade.fade_black",
+               f"plus fade_white must stay under 100 L, got {self.fade_black[1]} + {self.fade_white[1]}")
+        _check(self.fade_clip[1] < 50, "data.degrade.fade_clip", f"must stay under 50 L, got {list(self.fade_clip)}")
+        _check(1 <= self.jpeg_quality[0] and self.jpeg_quality[1] <= 100, "data.degrade.jpeg_quality",
+               f"must lie in [1, 100], got {list(self.jpeg_quality)}")
+
+
+@dataclass(frozen=True)
 class DataConfig:
     """Which photos, how they are split and how training crops are cut."""
 
@@ -32,6 +83,7 @@ class DataConfig:
     min_crop: float = 0.7  # smallest crop side, as a share of min(short side, size): zoom-in range
     gray_threshold: float = 5.0  # photos with Hasler-Süsstrunk colourfulness below this are left out
     workers: int = 2  # DataLoader decode processes (0 = decode in the main process)
+    degrade: DegradeConfig = field(default_factory=DegradeConfig)  # old-scan damage on training inputs
 
     def __post_init__(self) -> None:
         _check(0.0 <= self.val_fraction < 1.0, "data.val_fraction", f"must be in [0, 1), got {self.val_fraction}")
@@ -147,14 +199,18 @@ def _coerce(value: Any, kind: Any, key: str) -> Any:
     if kind is str:
         _check(isinstance(value, str), key, f"expected a string, got {value!r}")
         return value
-    if typing.get_origin(kind) is tuple:  # tuple[str, ...]: a YAML list (or one string) of strings
-        items = [value] if isinstance(value, str) else value
-        _check(isinstance(items, (list, tuple)) and all(isinstance(v, str) for v in items), key,
-               f"expected a list of strings, got {value!r}")
-        return tuple(items)
     if kind is dict:
         _check(isinstance(value, dict), key, f"expected a mapping, got {value!r}")
         return value
+    if typing.get_origin(kind) is tuple:  # YAML and --set give lists
+        items = typing.get_args(kind)
+        if items[-1] is Ellipsis:  # tuple[str, ...], e.g. data.paths: a list, or one value alone
+            value = [value] if isinstance(value, str) else value
+            _check(isinstance(value, (list, tuple)), key, f"expected a list, got {value!r}")
+            return tuple(_coerce(item, items[0], key) for item in value)
+        _check(isinstance(value, (list, tuple)) and len(value) == len(items), key,  # a range [low, high]
+               f"expected a list of {len(items)} numbers, e.g. [1, 2], got {value!r}")
+        return tuple(_coerce(item, kind_of_item, key) for item, kind_of_item in zip(value, items))
     return _from_dict(kind, value, key)
 
 

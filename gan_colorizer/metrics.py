@@ -8,6 +8,8 @@ each metric is here and how the numbers compare with published ones: docs/metric
 - FID-lite and KID: set-level distances between Inception-v3 pool features (pytorch-fid's network)
   of all predictions and all ground truths. FID needs n >= 2 and depends on n; KID is unbiased.
 - Colourfulness: Hasler-Süsstrunk M^(3) on 0-255 sRGB (`color.colourfulness`); ΔCF shows sepia.
+- Chroma accuracy (`chroma_errors`): per image a*b* RMSE, Zhang et al.'s AuC and the share of pixels
+  more than 20 units off.
 
 The pretrained networks come only from the torch cache (`runtime.cached_weights`): a missing file is
 a MissingWeightsError naming it, never a download.
@@ -74,6 +76,9 @@ COLUMNS: dict[str, Column] = {
     "cf_gt": Column("CF truth", "9.1f"),
     "delta_cf_means": Column("dCF means", "+9.1f"),
     "delta_cf_per_image": Column("|dCF| img", "9.1f", "min"),
+    "ab_rmse": Column("ab RMSE", "9.2f", "min"),
+    "ab_auc": Column("ab AuC", "9.4f", "max"),
+    "ab_far": Column("ab >20", "9.4f", "min"),
 }
 METRIC_KEYS = tuple(COLUMNS)
 
@@ -85,7 +90,7 @@ def better(name: str, key: str = "train.best_metric") -> str:
         choices = ", ".join(k for k, c in COLUMNS.items() if c.better)
         raise ConfigError(f"{key}: {name!r} is not a metric to choose a model by; choose one of {choices}")
     return column.better
-PER_IMAGE_KEYS = ("psnr", "ssim", "lpips", "cf_pred", "cf_gt")  # numbers every image gets; lpips comes batched
+PER_IMAGE_KEYS = ("psnr", "ssim", "lpips", "cf_pred", "cf_gt", "ab_rmse", "ab_auc", "ab_far")  # numbers every image gets; lpips comes batched
 ROW_KEYS = ("image", "prediction", *PER_IMAGE_KEYS)  # per-image CSV rows
 
 
@@ -118,13 +123,84 @@ def colourfulness8(rgb8: np.ndarray) -> float:
     return color.colourfulness(rgb8.astype(np.float32) / 255.0)
 
 
+AUC_MAX_DISTANCE = 150  # Zhang et al. (ECCV 2016) sweep a*b* thresholds 0..150
+FAR_DISTANCE = 20.0  # a*b* units: another colour, not a shade of it (a just-noticeable difference is ~2.3)
+
+
+def _ab_distances(pred_ab: np.ndarray, true_ab: np.ndarray) -> np.ndarray:
+    """(H, W) Euclidean a*b* distance of (H, W, 2) predictions from (H, W, 2) truths, in Lab units."""
+    if pred_ab.shape != true_ab.shape or pred_ab.ndim != 3 or pred_ab.shape[2] != 2:
+        raise ValueError(f"a*b* arrays must both be (H, W, 2), got {pred_ab.shape} and {true_ab.shape}")
+    return _plane_distances(*(cv2.split(np.ascontiguousarray(ab, dtype=np.float32)) for ab in (pred_ab, true_ab)))
+
+
+def _plane_distances(pred_planes: tuple[np.ndarray, ...], true_planes: tuple[np.ndarray, ...]) -> np.ndarray:
+    """(H, W) distance between (a, b) planes; cv2 on contiguous planes, 10x faster than numpy on a
+    channel-last array's strided views (0.9 s for 12 MP)."""
+    return cv2.magnitude(*(cv2.subtract(pred, true) for pred, true in zip(pred_planes, true_planes)))
+
+
+def ab_rmse(pred_ab: np.ndarray, true_ab: np.ndarray) -> float:
+    """Root mean square a*b* distance over pixels, Lab units (0 = identical chroma).
+
+    Minimised by the conditional mean colour, which averages competing hues to brown-gray: read it
+    with colourfulness and KID (docs/metrics.md).
+    """
+    return _rms(_ab_distances(pred_ab, true_ab))
+
+
+def ab_auc(pred_ab: np.ndarray, true_ab: np.ndarray, max_distance: int = AUC_MAX_DISTANCE) -> float:
+    """Zhang et al. (ECCV 2016) AuC, as a fraction in [0, 1] (the paper prints it as a percentage).
+
+    The share of pixels whose a*b* lies within distance t of the truth (d <= t), averaged over
+    t = 0, 1, ..., max_distance: the normalised area under that cumulative curve. A pixel counts
+    for the thresholds t >= ceil(d), so the average is 1 - mean(min(ceil(d), T + 1)) / (T + 1)
+    with T = max_distance: one pass, no histogram. Every pixel off by 5 gives 1 - 5 / 151. This is
+    the plain variant; the paper also reports one reweighted by colour rarity.
+    """
+    return _auc(_ab_distances(pred_ab, true_ab), max_distance)
+
+
+def ab_far_share(pred_ab: np.ndarray, true_ab: np.ndarray, threshold: float = FAR_DISTANCE) -> float:
+    """Share of pixels whose a*b* is more than `threshold` Lab units from the truth: visibly wrong colour."""
+    return _share_above(_ab_distances(pred_ab, true_ab), threshold)
+
+
+def chroma_errors(pred_rgb8: np.ndarray, true_rgb8: np.ndarray) -> dict[str, float]:
+    """{"ab_rmse", "ab_auc", "ab_far"} of an (H, W, 3) uint8 prediction against its (H, W, 3) uint8 truth.
+
+    Defaults as in ab_auc (t = 0..150) and ab_far_share (> 20). Each image goes to Lab once
+    (color.rgb_to_lab, float) and the distances are computed once for all three.
+    """
+    if pred_rgb8.shape != true_rgb8.shape:
+        raise ValueError(f"prediction is {pred_rgb8.shape}, truth is {true_rgb8.shape}")
+    pred_planes, true_planes = (cv2.split(color.rgb_to_lab(rgb8.astype(np.float32) / 255.0))[1:]
+                                for rgb8 in (pred_rgb8, true_rgb8))
+    distances = _plane_distances(pred_planes, true_planes)
+    return {"ab_rmse": _rms(distances), "ab_auc": _auc(distances, AUC_MAX_DISTANCE),
+            "ab_far": _share_above(distances, FAR_DISTANCE)}
+
+
+def _rms(distances: np.ndarray) -> float:
+    return float(np.sqrt(np.mean(np.square(distances), dtype=np.float64)))
+
+
+def _auc(distances: np.ndarray, max_distance: int) -> float:
+    steps_missed = np.minimum(np.ceil(distances), max_distance + 1)
+    return float(1.0 - steps_missed.mean(dtype=np.float64) / (max_distance + 1))
+
+
+def _share_above(distances: np.ndarray, threshold: float) -> float:
+    return float(np.mean(distances > threshold, dtype=np.float64))
+
+
 def per_image(pred_rgb8: np.ndarray, gt_rgb8: np.ndarray, cf_gt: float) -> dict[str, float]:
     """Every per-image number of PER_IMAGE_KEYS but LPIPS (a network, run in batches by Scorer).
 
     cf_gt: the truth's colourfulness, computed once per truth however many predictions it has.
     """
     return {"psnr": psnr(pred_rgb8, gt_rgb8), "ssim": ssim(pred_rgb8, gt_rgb8), "lpips": math.nan,
-            "cf_pred": colourfulness8(pred_rgb8), "cf_gt": cf_gt}
+            "cf_pred": colourfulness8(pred_rgb8), "cf_gt": cf_gt, **chroma_errors(pred_rgb8, gt_rgb8)}
 
 
 def _to_tensor(images: list[np.ndarray], device: torch.device) -> torch.Tensor:
