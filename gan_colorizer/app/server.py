@@ -73,6 +73,7 @@ def make_server(service: PhotoService, host: str = "127.0.0.1", port: int = 8765
 class _Handler(BaseHTTPRequestHandler):
     server: AppServer
     server_version = "gan_colorizer"
+    timeout = 120  # seconds a silent connection may hold its thread (a client that stalled mid-upload)
 
     def log_message(self, format: str, *args) -> None:  # noqa: A002 (the base class names it so)
         logger.debug("%s " + format, self.address_string(), *args)
