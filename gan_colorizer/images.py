@@ -12,6 +12,7 @@ three equal channels, so a gray file and the same picture saved as RGB give the 
 import io
 import os
 import struct
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
@@ -50,10 +51,11 @@ _FRAMES_NOT_PAGES = ("MPO",)
 _ALPHA_SUFFIXES = (".png", ".webp", ".tif", ".tiff")
 _SIXTEEN_BIT_SUFFIXES = (".png", ".tif", ".tiff")
 
-# OpenCV logs decoder complaints (libtiff's unknown tags, OpenJPEG's colour space guesses, and an
-# ERROR line for every file it cannot read) to stderr. Every failure already becomes an ImageError
-# naming the file, so the log would only repeat it in a worse form. Process-wide: OpenCV has no
-# per-call setting, and this module is imported before any decoding thread starts.
+# Decoder chatter must not reach the user. OpenCV logs decoder complaints (libtiff's unknown tags,
+# OpenJPEG's colour space guesses, and an ERROR line for every file it cannot read) to stderr;
+# every failure already becomes an ImageError naming the file, so the log would only repeat it in
+# a worse form. Process-wide: OpenCV has no per-call setting, and this module is imported before
+# any decoding thread starts. (libpng prints on its own, whatever the level: see the module doc.)
 cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
 
 
@@ -101,6 +103,12 @@ def _open_header(file: BinaryIO) -> Image.Image | None:
     process-wide Image.MAX_IMAGE_PIXELS, raising it would unprotect every other thread, and its
     error hides the image size. `max_pixels` is our guard instead.
     """
+    # Pillow warns (UserWarning, printed to stderr) about odd tags in a file's EXIF/TIFF directories
+    # and malformed MPO or APNG extras, then carries on. A per-call warnings.catch_warnings would swap
+    # the process-wide filter list, which is not safe in our decoding threads; this filter is narrow,
+    # and added here rather than at import because callers (pytest among them) reset filters.
+    warnings.filterwarnings("ignore", category=UserWarning,
+                            module=r"PIL\.(TiffImagePlugin|JpegImagePlugin|PngImagePlugin)$")
     Image.init()  # registers every plugin; returns at once after the first call
     prefix = file.read(16)
     for image_format in Image.ID:
@@ -373,25 +381,20 @@ def _encode(pixels: np.ndarray, suffix: str, quality: int, metadata: Metadata) -
     """(H, W, 3|4) RGB(A) uint8/uint16 -> the file's bytes, or None when OpenCV has no such encoder.
 
     Each format goes to the fastest encoder that can embed the metadata. Measured on a 12 MP photo
-    (OpenCV / Pillow): JPEG q95 57 / 91 ms, WebP 1.08 / 1.16 s, TIFF LZW+predictor 420 / 480 ms, so
-    Pillow; PNG 0.43 / 0.80 s, so OpenCV plus metadata chunks copied in. 16-bit TIFF: tifffile
-    (Pillow has no 16-bit colour mode, OpenCV writes no TIFF metadata).
+    (OpenCV / other): JPEG q95 57 / 91 ms and WebP 1.08 / 1.16 s (Pillow); PNG 0.43 / 0.80 s
+    (Pillow), so OpenCV plus metadata chunks copied in; TIFF 8-bit 1.44 / 1.37 s and 16-bit
+    2.85 / 2.80 s (tifffile: Pillow has no 16-bit colour mode and its compressed TIFFs drop the
+    EXIF sub-directory; OpenCV writes no TIFF metadata).
     """
-    if suffix in (".jpg", ".jpeg", ".webp") or (suffix in (".tif", ".tiff") and pixels.dtype == np.uint8):
-        image_format = {".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP"}.get(suffix, "TIFF")
-        args = pillow_save_args(metadata, image_format)
-        if image_format == "TIFF":
-            # LZW with the horizontal predictor: OpenCV's TIFF default, a third of plain LZW's size on photos.
-            args.update(compression="tiff_lzw")
-            args["tiffinfo"][317] = 2
-        else:
-            args["quality"] = 100 if image_format == "WEBP" and pixels.shape[2] == 4 else quality
+    if suffix in (".jpg", ".jpeg", ".webp"):
+        image_format = "WEBP" if suffix == ".webp" else "JPEG"
         buffer = io.BytesIO()
-        Image.fromarray(pixels).save(buffer, image_format, **args)
+        Image.fromarray(pixels).save(buffer, image_format, **pillow_save_args(metadata, image_format),
+                                     quality=100 if pixels.shape[2] == 4 else quality)
         return buffer.getvalue()
     if suffix in (".tif", ".tiff"):
         buffer = io.BytesIO()
-        # zlib at level 1 with the predictor: as fast as OpenCV's 16-bit TIFF, 15% smaller on a 16-bit scan.
+        # zlib level 1 with the horizontal predictor: OpenCV's LZW speed and size on photos, at 8 or 16 bits.
         tifffile.imwrite(buffer, pixels, photometric="rgb", compression="zlib", compressionargs={"level": 1},
                          predictor=True, extrasamples=("unassalpha",) if pixels.shape[2] == 4 else None,
                          **tifffile_args(metadata))

@@ -94,13 +94,28 @@ def _exif_without_layout(exif: Image.Exif) -> bytes | None:
     """Re-serialized EXIF without the tags the output must not inherit; None when nothing is left."""
     for tag in [tag for tag in exif if tag in _LAYOUT_TAGS]:
         del exif[tag]
+    _restore_text_bytes(exif)
+    for pointer in (_EXIF_IFD, _GPS_IFD):
+        if pointer in exif:
+            _restore_text_bytes(exif.get_ifd(pointer))  # cached in `exif`, so edits reach tobytes()
     if _EXIF_IFD in exif:
-        sub = exif.get_ifd(_EXIF_IFD)  # cached in `exif`, so edits here reach tobytes()
+        sub = exif.get_ifd(_EXIF_IFD)
         sub.pop(_PIXEL_X, None)
         sub.pop(_PIXEL_Y, None)
         if _COLOR_SPACE in sub:
             sub[_COLOR_SPACE] = 1  # sRGB
     return exif.tobytes() if len(exif) else None
+
+
+def _restore_text_bytes(directory: Image.Exif | dict) -> None:
+    """Give Pillow back the bytes of non-ASCII EXIF text (a UTF-8 caption), in place.
+
+    Pillow reads EXIF text as Latin-1 and writes text back as ASCII with "?" for every other
+    character; bytes it writes untouched, so the Latin-1 decoding is undone to the file's bytes.
+    """
+    for tag, value in list(directory.items()):
+        if isinstance(value, str) and not value.isascii():
+            directory[tag] = value.encode("latin-1", "replace")
 
 
 def _iptc_bytes(records: dict[tuple[int, int], bytes | list[bytes]] | None) -> bytes | None:
@@ -122,11 +137,11 @@ def srgb_profile() -> bytes:
 
 
 def pillow_save_args(metadata: Metadata, image_format: str) -> dict:
-    """Keyword arguments for Pillow's `Image.save` in JPEG, PNG, WEBP or TIFF that embed `metadata`."""
+    """Keyword arguments for Pillow's `Image.save` in JPEG, PNG or WEBP that embed `metadata`."""
     args: dict = {"icc_profile": srgb_profile()}
     if metadata.exif:
         args["exif"] = metadata.exif
-    if metadata.dpi and image_format in ("JPEG", "PNG", "TIFF"):
+    if metadata.dpi and image_format in ("JPEG", "PNG"):
         args["dpi"] = metadata.dpi
     if image_format in ("JPEG", "WEBP") and metadata.xmp:
         args["xmp"] = metadata.xmp
@@ -136,8 +151,6 @@ def pillow_save_args(metadata: Metadata, image_format: str) -> dict:
         text = PngImagePlugin.PngInfo()
         text.add_itxt("XML:com.adobe.xmp", metadata.xmp.decode("utf-8", "replace"))
         args["pnginfo"] = text
-    if image_format == "TIFF":
-        args["tiffinfo"] = {tag: value for tag, value in ((700, metadata.xmp), (33723, metadata.iptc)) if value}
     return args
 
 
@@ -173,14 +186,18 @@ def _png_chunks(png: bytes) -> list[tuple[bytes, bytes]]:
 
 
 def tifffile_args(metadata: Metadata) -> dict:
-    """Keyword arguments for `tifffile.imwrite` that embed what a 16-bit TIFF can hold of `metadata`."""
+    """Keyword arguments for `tifffile.imwrite` that embed what it can write of `metadata`.
+
+    tifffile writes no EXIF sub-directory, and Pillow's compressed (libtiff) TIFF writer cannot
+    either, so a TIFF gets EXIF's first-directory text tags as TIFF tags of its own.
+    """
     tags = []
     if metadata.exif:
         exif = Image.Exif()
         exif.load(metadata.exif)
         for tag in _TIFF_TEXT_TAGS:
             if isinstance(exif.get(tag), str):
-                tags.append((tag, "s", 0, exif[tag].encode("utf-8"), True))
+                tags.append((tag, "s", 0, exif[tag].encode("latin-1", "replace"), True))  # the file's bytes
     if metadata.xmp:
         tags.append((700, "B", len(metadata.xmp), metadata.xmp, True))
     if metadata.iptc:
