@@ -8,6 +8,10 @@ OpenCV lacks (TGA, PCX, QOI) fall back to Pillow. This is the only module that k
 orders channels BGR. Every decoded image comes back as `rgb` float32 (H, W, 3) in [0, 1] plus an
 optional `alpha` float32 (H, W) in [0, 1], turned upright by its EXIF orientation; gray files give
 three equal channels, so a gray file and the same picture saved as RGB give the same L.
+Only a file's first frame or page is decoded; `Picture.notes` says when there were more.
+
+Writing: 8 or 16 bits per channel (16 in PNG and TIFF), the source's EXIF, XMP, IPTC and DPI
+carried over (`Picture.metadata`, see gan_colorizer.metadata), tagged sRGB, replaced atomically.
 """
 import io
 import os
@@ -113,7 +117,8 @@ def _open_header(file: BinaryIO) -> Image.Image | None:
     prefix = file.read(16)
     for image_format in Image.ID:
         factory, accept = Image.OPEN[image_format]
-        if accept is not None and accept(prefix) is not True:  # a str means "recognised but unsupported"
+        accepted = accept is None or accept(prefix)
+        if not accepted or isinstance(accepted, str):  # a str means "recognised but unsupported"
             continue
         file.seek(0)
         try:
@@ -234,7 +239,7 @@ def _pillow_pixels(header: Image.Image, name: str) -> np.ndarray:
             mode = "RGBA"
         else:
             mode = "L" if header.mode in ("1", "L") else "RGB"
-        return np.asarray(header.convert(mode))
+        return np.asarray(header if header.mode == mode else header.convert(mode))  # convert() would copy
     except Exception:  # foreign bytes: Pillow's decoders fail in many ways (truncated, bad CRC, bad zlib)
         raise ImageError(f"{name}: not a readable image (corrupt, truncated or unsupported format)") from None
 
@@ -381,10 +386,10 @@ def _encode(pixels: np.ndarray, suffix: str, quality: int, metadata: Metadata) -
     """(H, W, 3|4) RGB(A) uint8/uint16 -> the file's bytes, or None when OpenCV has no such encoder.
 
     Each format goes to the fastest encoder that can embed the metadata. Measured on a 12 MP photo
-    (OpenCV / other): JPEG q95 57 / 91 ms and WebP 1.08 / 1.16 s (Pillow); PNG 0.43 / 0.80 s
-    (Pillow), so OpenCV plus metadata chunks copied in; TIFF 8-bit 1.44 / 1.37 s and 16-bit
-    2.85 / 2.80 s (tifffile: Pillow has no 16-bit colour mode and its compressed TIFFs drop the
-    EXIF sub-directory; OpenCV writes no TIFF metadata).
+    in one run (OpenCV vs the other): JPEG q95 102 vs 148 ms and WebP 3.3 s either way with Pillow;
+    PNG 1.28 s with OpenCV (Pillow: 1.91 s), the metadata chunks copied in costing nothing; TIFF
+    0.93 s with OpenCV's LZW vs 0.91 s with tifffile's zlib (Pillow has no 16-bit colour mode and
+    its compressed TIFFs lose the EXIF sub-directory; OpenCV writes no TIFF metadata).
     """
     if suffix in (".jpg", ".jpeg", ".webp"):
         image_format = "WEBP" if suffix == ".webp" else "JPEG"

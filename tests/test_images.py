@@ -381,7 +381,8 @@ def test_outputs_are_tagged_srgb_without_metadata(tmp_path, chelsea_48x40):
     for name in ("x.jpg", "x.png", "x.webp", "x.tif"):
         images.write_image(tmp_path / name, chelsea_48x40)
         with Image.open(tmp_path / name) as out:
-            assert "sRGB" in ImageCms.getProfileDescription(ImageCms.ImageCmsProfile(io.BytesIO(out.info["icc_profile"])))
+            profile = ImageCms.ImageCmsProfile(io.BytesIO(out.info["icc_profile"]))
+            assert "sRGB" in ImageCms.getProfileDescription(profile)
 
 
 def test_sixteen_bit_png_we_write_reads_back_silently(tmp_path, capfd):
