@@ -3,8 +3,9 @@
 Decoding: Pillow parses the header (size, frame count, orientation, metadata; no pixels), then
 OpenCV decodes the pixels (libjpeg-turbo, libwebp, libtiff, OpenJPEG, libavif): faster than
 Pillow for JPEG, and the only one of the two that keeps 16-bit colour. PNGs are decoded by Pillow
-unless 16-bit colour, because OpenCV's libpng prints its warnings straight to stderr; formats
-OpenCV lacks (TGA, PCX, QOI) fall back to Pillow. This is the only module that knows OpenCV
+unless 16-bit colour, because OpenCV's libpng prints its warnings and errors straight to stderr
+(16-bit colour PNGs reach it without their ancillary chunks, so only a corrupt one can make it
+print); formats OpenCV lacks (TGA, PCX, QOI) fall back to Pillow. This is the only module that knows OpenCV
 orders channels BGR. Every decoded image comes back as `rgb` float32 (H, W, 3) in [0, 1] plus an
 optional `alpha` float32 (H, W) in [0, 1], turned upright by its EXIF orientation; gray files give
 three equal channels, so a gray file and the same picture saved as RGB give the same L.
@@ -27,7 +28,8 @@ import tifffile
 from PIL import Image
 
 from gan_colorizer.errors import ConfigError, DataError, ImageError
-from gan_colorizer.metadata import ORIENTATION, Metadata, add_png_chunks, pillow_save_args, read_metadata, tifffile_args
+from gan_colorizer.metadata import (ORIENTATION, Metadata, add_png_chunks, pillow_save_args, png_chunks, read_metadata,
+                                    tifffile_args)
 
 # Photo formats that OpenCV or Pillow decode here. Left out: icons (ico, icns, cur), textures (dds),
 # linear-light float images (hdr, pfm, exr: not sRGB), layered documents (psd); HEIC has no decoder.
@@ -175,6 +177,8 @@ def decode_image(data: bytes, name: str, reduce: int = 1, *, max_pixels: int | N
     if header is not None and header.format == "PNG" and not _is_16_bit_colour_png(data):
         pixels, channel_order = _pillow_pixels(header, name), "RGB"
     else:
+        if header is not None and header.format == "PNG":
+            data = _pixel_chunks_only(data)
         pixels, channel_order = _opencv_pixels(data, is_jpeg, reduce), "BGR"
         if pixels is None and header is not None:  # a format OpenCV lacks (TGA, PCX, QOI)
             pixels, channel_order = _pillow_pixels(header, name), "RGB"
@@ -207,6 +211,12 @@ def _orientation(header: Image.Image) -> int:
 def _is_16_bit_colour_png(data: bytes) -> bool:
     """From IHDR, always the first chunk: bit depth at byte 24, colour type (0 = gray) at byte 25."""
     return len(data) > 25 and data[24] == 16 and data[25] != 0
+
+
+def _pixel_chunks_only(png: bytes) -> bytes:
+    """The PNG without its ancillary chunks but transparency: libpng's warnings (a profile it
+    dislikes, an odd eXIf) are about those, and their contents were read from Pillow's header."""
+    return png[:8] + b"".join(chunk for kind, chunk in png_chunks(png) if kind[:1].isupper() or kind == b"tRNS")
 
 
 def _opencv_pixels(data: bytes, is_jpeg: bool, reduce: int) -> np.ndarray | None:

@@ -169,14 +169,14 @@ def add_png_chunks(png: bytes, metadata: Metadata) -> bytes:
     """
     carrier = io.BytesIO()
     Image.new("RGB", (1, 1)).save(carrier, "PNG", **pillow_save_args(metadata, "PNG"))
-    chunks = b"".join(chunk for kind, chunk in _png_chunks(carrier.getvalue())
+    chunks = b"".join(chunk for kind, chunk in png_chunks(carrier.getvalue())
                       if kind not in (b"IHDR", b"IDAT", b"IEND"))
     header_end = 8 + 25  # signature, then IHDR: 4-byte length, type, 13 bytes of data, CRC
     return png[:header_end] + chunks + png[header_end:]
 
 
-def _png_chunks(png: bytes) -> list[tuple[bytes, bytes]]:
-    """(type, whole chunk bytes) of every chunk of a PNG file."""
+def png_chunks(png: bytes) -> list[tuple[bytes, bytes]]:
+    """(type, whole chunk: length, type, data and CRC) of every chunk of a PNG file, in order."""
     chunks, offset = [], 8
     while offset + 8 <= len(png):
         length, kind = struct.unpack(">I4s", png[offset:offset + 8])

@@ -250,8 +250,11 @@ def _awkward_files() -> dict[str, bytes]:
     tiff = _pil_bytes(UPRIGHT, "TIFF", tiffinfo={65000: "private"})
     jpeg = _cv_bytes(PHOTO, ".jpg")
     bad_exif = b"Exif\x00\x00MM\x00\x2a\x00\x00\x00\x08\x00\x05\x01\x0f\x00\x02\x00\x00\x00\x20\x00\x00\x00\x99"
+    png16 = _cv_bytes(PHOTO.astype(np.uint16) * 257, ".png")
+    bad_iccp = _png_chunk(b"iCCP", b"x\x00\x00" + zlib.compress(b"not a profile"))
     return {
-        "bad-iccp.png": png[:33] + _png_chunk(b"iCCP", b"x\x00\x00" + zlib.compress(b"not a profile")) + png[33:],
+        "bad-iccp.png": png[:33] + bad_iccp + png[33:],
+        "bad-iccp-16-bit.png": png16[:33] + bad_iccp + _png_chunk(b"eXIf", b"MM\x00*junk") + png16[33:],
         "bad-crc.png": png[:33] + struct.pack(">I", 4) + b"tEXt" + b"a\x00bc" + b"\x00" * 4 + png[33:],
         "broken-idat.png": png[:idat] + _png_chunk(b"IDAT", scrambled) + png[idat + 12 + length:],
         "truncated.png": png[: len(png) // 2],
