@@ -8,12 +8,12 @@ the tag would turn them a second time), the tags describing the source's own pix
 colour profile and EXIF thumbnail. Every output is tagged sRGB (`srgb_profile`), which is what
 the colorizer writes.
 
-Where each item can go: JPEG, PNG, WebP and 8-bit TIFF (written by Pillow, or for PNG by
-OpenCV with the metadata chunks from a Pillow-made carrier) take EXIF, XMP and the profile; IPTC
-goes into JPEG and TIFF, the formats that define a place for it; DPI into JPEG, PNG and TIFF.
-16-bit TIFF (tifffile; Pillow has no 16-bit colour mode) takes XMP, IPTC, profile, DPI and the
-text tags of EXIF's first directory (caption, camera, date, artist, copyright), not the EXIF
-sub-directory (exposure, original date).
+Where each item can go: JPEG and WebP (written by Pillow) and PNG (OpenCV's pixels with chunks
+from a Pillow-made carrier) take EXIF, XMP and the profile; IPTC goes into JPEG and TIFF, the
+formats that define a place for it; DPI into JPEG, PNG and TIFF. TIFF, 8- or 16-bit, is written
+by tifffile (Pillow has no 16-bit colour mode, and its compressed TIFFs drop the EXIF
+sub-directory): it takes XMP, IPTC, profile, DPI and the text tags of EXIF's first directory
+(caption, camera, date, artist, copyright), not the EXIF sub-directory (exposure, original date).
 """
 import functools
 import io
@@ -63,7 +63,8 @@ def read_metadata(header: Image.Image, bit_depth: int) -> tuple[Metadata, list[s
     """The metadata of an opened (not necessarily loaded) Pillow image, and notes on what was lost.
 
     EXIF and IPTC are foreign bytes written by many tools: a block Pillow cannot parse or
-    re-serialize is left out with a note rather than failing the whole picture.
+    re-serialize is left out with a note rather than failing the whole picture. Edits the header's
+    cached EXIF (the orientation goes): read the orientation before calling this.
     """
     notes = []
     try:
