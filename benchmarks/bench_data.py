@@ -151,6 +151,9 @@ def main(count: int, work: Path | None, size: int, batch_size: int, batches: int
         source, listed, _ = timed(lambda: data.PhotoSource(root))
         rows.append(("list the folder (PhotoSource)", f"{listed:.2f} s", ""))
         clear_caches(root)
+        _, serial_s, _ = timed(lambda: data.check_photos(source, workers=0))
+        rows.append(("photo check, cold, in this process only", f"{serial_s:.2f} s", "for comparison"))
+        clear_caches(root)
         cold, cold_s, cores = timed(lambda: data.check_photos(source))
         rows.append(("photo check, cold", f"{cold_s:.2f} s",
                      f"{cold.decoded} decoded by a pool of {len(os.sched_getaffinity(0))} processes; "
