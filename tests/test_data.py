@@ -153,17 +153,18 @@ def test_a_damaged_cache_is_ignored_and_rebuilt(photo_zip, monkeypatch, caplog):
 
 def test_read_only_data_caches_in_the_user_cache_folder(photo_dir, tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
-    mkstemp = data.split.tempfile.mkstemp
-
-    def read_only_beside_data(dir, **kwargs):  # root ignores file modes, so refuse as a read-only mount would
-        if Path(dir) == photo_dir.parent:
-            raise PermissionError(13, "Permission denied")
-        return mkstemp(dir=dir, **kwargs)
-    monkeypatch.setattr(data.split.tempfile, "mkstemp", read_only_beside_data)
-    data.scan(data.PhotoSource(photo_dir), DataConfig())
-    beside, user = data.split.cache_locations(photo_dir)
-    assert not beside.exists() and user.is_file() and user.parent == tmp_path / "xdg" / "gan_colorizer"
-    assert data.check_photos(data.PhotoSource(photo_dir)).decoded == 0
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    photos = photo_dir.rename(shared / "photos")
+    shared.chmod(0o555)  # r-x: left alone even by root, who could write there anyway
+    try:
+        data.scan(data.PhotoSource(photos), DataConfig())
+        assert data.check_photos(data.PhotoSource(photos)).decoded == 0
+        assert sorted(p.name for p in shared.iterdir()) == ["photos"]
+    finally:
+        shared.chmod(0o755)
+    assert data.split.cache_locations(photos)[1].parent == tmp_path / "xdg" / "gan_colorizer"
+    assert data.split.cache_locations(photos)[1].is_file()
 
 
 def test_many_photos_are_checked_by_a_process_pool_like_in_process(tmp_path):

@@ -80,7 +80,7 @@ def sample_weights(keys: list[str], source_weights: dict[str, float]) -> np.ndar
                               bool, len(keys))
         if not matched.any():
             raise ConfigError(f"data.source_weights: {pattern!r} matches no training photo "
-                              f"(keys look like {keys[0]!r}; a source label or a pattern such as 'extra/name_*')")
+                              f"(a source label, or a pattern of keys such as {keys[0] if keys else 'label/name'!r})")
         weights[matched] *= weight
     if not weights.any():
         raise ConfigError("data.source_weights: every training photo has weight 0")

@@ -20,6 +20,7 @@ import math
 import multiprocessing
 import os
 import random
+import stat
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -108,6 +109,8 @@ def _usable_cores() -> int:
 def _check_all(source: PhotoSource, keys: list[str], workers: int | None) -> list[tuple[int, float, str]]:
     """check_photo of each key, in order, spread over a process pool when there are many."""
     workers = _usable_cores() if workers is None else workers
+    if multiprocessing.current_process().daemon:  # e.g. a DataLoader worker: it may not start processes
+        workers = 0
     with tqdm(total=len(keys), desc="checking photos", unit="img", leave=False,
               disable=None if runtime.world().is_main else True) as bar:
         if workers <= 1 or len(keys) < _PARALLEL_MIN:
@@ -149,8 +152,13 @@ def cache_locations(root: Path) -> list[Path]:
 
 def load_cache(root: Path) -> PhotoTable | None:
     """The newest readable cached check of `root`, or None; a damaged or outdated file is ignored."""
-    found = [path for path in cache_locations(root) if path.is_file()]
-    for path in sorted(found, key=lambda p: p.stat().st_mtime_ns, reverse=True):
+    found = []
+    for path in cache_locations(root):
+        try:
+            found.append((path.stat().st_mtime_ns, path))
+        except OSError:  # not there (yet), or not ours to read
+            continue
+    for _, path in sorted(found, reverse=True):
         table = _read_cache(path)
         if table is not None:
             return table
@@ -183,15 +191,23 @@ def save_cache(root: Path, table: PhotoTable) -> Path | None:
               "keys": np.frombuffer(_SEPARATOR.join(table.keys).encode(), np.uint8),
               "stamps": table.stamps, "short_sides": table.short_sides, "colourfulness": table.colourfulness,
               "reasons": np.frombuffer(_SEPARATOR.join(table.reasons[key] for key in unreadable).encode(), np.uint8)}
-    error = None
+    error = "no writable cache folder"
     for path in cache_locations(root):
+        if path.parent.is_dir() and not _is_writable(path.parent):
+            continue
         try:
             _write_atomically(path, arrays)
             return path
         except OSError as err:
-            error = err
+            error = err.strerror
     log.warning("cannot cache the photo check of %s (%s): the next run checks every photo again", root, error)
     return None
+
+
+def _is_writable(folder: Path) -> bool:
+    """May we write here? Also False for a folder whose mode grants no write (r-x): root could write
+    there anyway, but such a data set is meant to stay as it is."""
+    return os.access(folder, os.W_OK) and bool(stat.S_IMODE(folder.stat().st_mode) & 0o222)
 
 
 def _write_atomically(path: Path, arrays: dict[str, np.ndarray]) -> None:
