@@ -1,4 +1,5 @@
 import socket
+import tarfile
 from pathlib import Path, PurePosixPath
 
 import cv2
@@ -47,7 +48,7 @@ def test_empty_or_missing_data_is_a_data_error(tmp_path):
     with pytest.raises(DataError, match="no images found"):
         data.PhotoSource(tmp_path / "empty")
     (tmp_path / "x.txt").write_text("hi")
-    with pytest.raises(DataError, match="not a folder or a .zip"):
+    with pytest.raises(DataError, match="not a folder or a .zip/.tar"):
         data.PhotoSource(tmp_path / "x.txt")
 
 
@@ -315,3 +316,25 @@ def test_rank_0_checks_while_the_other_ranks_wait(photo_dir, tmp_path, monkeypat
     torch.multiprocessing.start_processes(_scan_on_rank, args=(port, photo_dir, tmp_path), nprocs=2, start_method="fork")
     counts = [(tmp_path / f"rank{rank}.txt").read_text() for rank in (0, 1)]
     assert counts == [f"8 {' '.join(PINNED_VAL)}", f"0 {' '.join(PINNED_VAL)}"]
+
+
+def test_a_tar_shard_lists_and_splits_like_its_folder(photo_dir, tmp_path, monkeypatch):
+    shard = tmp_path / "shard-000000.tar"
+    with tarfile.open(shard, "w") as archive:
+        for path in sorted(photo_dir.rglob("*.png")):
+            archive.add(path, "photos/" + path.relative_to(photo_dir).as_posix())
+        notes = tmp_path / "photo0.json"
+        notes.write_text("{}")
+        archive.add(notes, "photos/photo0.json")  # WebDataset keeps labels beside each image
+    cfg = DataConfig(val_fraction=0.25, seed=3)
+    source = data.PhotoSource(shard)
+    assert source.keys == data.PhotoSource(photo_dir).keys and data.scan(source, cfg).val == PINNED_VAL
+    for key in source.keys:
+        assert source.read_bytes(key) == (photo_dir / key).read_bytes()
+    decoded = count_decodes(monkeypatch)
+    assert data.scan(data.PhotoSource(shard), cfg).val == PINNED_VAL and decoded == []
+    packed = tmp_path / "shard.tar.gz"
+    with tarfile.open(packed, "w:gz") as archive:
+        archive.add(photo_dir / "photo0.png", "photo0.png")
+    with pytest.raises(DataError, match="compressed tar"):
+        data.PhotoSource(packed)

@@ -1,6 +1,7 @@
 """Photo data sets: where photos come from, which train and which validate, and the crops they yield.
 
-- `sources`: `PhotoSource` (a folder or .zip), `MultiSource` (several), `open_sources(paths)`.
+- `sources`: `PhotoSource` (a folder, .zip or uncompressed .tar such as a WebDataset shard),
+  `MultiSource` (several), `open_sources(paths)`.
 - `split`: `check_photos` (parallel, cached per file beside the data), `scan(source, cfg) -> Split`,
   `split_keys`.
 - `crops`: `TrainCrops` and `ValImages` yielding (L_n, ab_n), `StepSampler`, `epoch_order`.

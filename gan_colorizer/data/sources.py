@@ -1,13 +1,16 @@
-"""Where training photos come from: a folder or a .zip (`PhotoSource`), several at once (`MultiSource`),
+"""Where training photos come from: a folder, .zip or .tar (`PhotoSource`), several at once (`MultiSource`),
 and `open_sources`, which turns what a user passes (`--data`, repeatable, or a .txt list) into one.
 
 A key names a photo inside its source, the same for a folder and a zip of it. With several sources
 a key is `<label>/<key>`, the label being the source's folder or file stem, made unique.
 """
+import bisect
 import os
+import tarfile
 import zipfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path, PurePosixPath
+from typing import BinaryIO
 
 import numpy as np
 
@@ -18,33 +21,52 @@ LIST_SUFFIX = ".txt"  # a --data path with this suffix lists one source per line
 
 
 class PhotoSource:
-    """Image files of a folder (recursive) or a .zip, addressed by a key that is the same for both.
+    """Image files of a folder (recursive), a .zip or an uncompressed .tar (e.g. a WebDataset shard),
+    addressed by a key that is the same for all three.
 
     The key is the path relative to the deepest folder that holds every image, so `photos/` and a
-    zip of it (entries `photos/x.jpg`) list identical keys and hence split identically. Only the
-    sorted key list is kept per photo (a file's name is the shared prefix + its key), so a million
-    photos cost one list of strings.
+    zip of it (entries `photos/x.jpg`) list identical keys and hence split identically. Per photo
+    only the sorted key list is kept (a file's name is the shared prefix + its key), plus, for a
+    tar, where its bytes lie, as arrays: a million photos cost one list of strings.
     """
 
     def __init__(self, root: Path) -> None:
         self.root = Path(root).expanduser()
-        self._zip: zipfile.ZipFile | None = None
-        self._zip_pid = 0
+        self._handle: zipfile.ZipFile | BinaryIO | None = None
+        self._handle_pid = 0
         if self.root.is_dir():
+            self.kind = "folder"
             names = [p.relative_to(self.root).as_posix() for p in list_image_files(self.root)]
         elif self.root.is_file() and zipfile.is_zipfile(self.root):
+            self.kind = "zip"
             with zipfile.ZipFile(self.root) as archive:
                 names = [n for n in archive.namelist()
                          if not n.endswith("/") and is_image_name(n) and not n.startswith("__MACOSX/")]
+        elif self.root.is_file() and tarfile.is_tarfile(self.root):
+            self.kind = "tar"
+            names = self._list_tar()
         elif self.root.exists():
-            raise DataError(f"{self.root}: not a folder or a .zip archive of images")
+            raise DataError(f"{self.root}: not a folder or a .zip/.tar of images")
         else:
-            raise DataError(f"{self.root}: no such folder or .zip")
+            raise DataError(f"{self.root}: no such folder or .zip/.tar file")
         if not names:
             raise DataError(f"{self.root}: no images found (looked for {' '.join(IMAGE_SUFFIXES)})")
         names.sort()
         self._prefix = _common_folder(names)
         self.keys = [name[len(self._prefix):] for name in names]  # still sorted: one prefix was cut from all
+
+    def _list_tar(self) -> list[str]:
+        """Image members of the tar, sorted, with their offsets, sizes and mtimes as aligned arrays."""
+        try:
+            with tarfile.open(self.root, "r:") as archive:
+                members = sorted((m.name, m.offset_data, m.size, m.mtime) for m in archive
+                                 if m.isfile() and is_image_name(m.name))
+        except tarfile.ReadError:
+            raise DataError(f"{self.root}: a compressed tar cannot be read at random; "
+                            f"use an uncompressed .tar (as WebDataset shards are) or a .zip") from None
+        table = np.array([member[1:] for member in members], np.int64).reshape(-1, 3)
+        self._offsets, self._sizes, self._mtimes = table.T
+        return [member[0] for member in members]
 
     @property
     def name(self) -> str:
@@ -52,14 +74,20 @@ class PhotoSource:
         return str(self.root)
 
     def read_bytes(self, key: str) -> bytes:
-        name = self._prefix + key
-        if self.root.is_dir():
-            return (self.root / name).read_bytes()
-        if self._zip is None or self._zip_pid != os.getpid():
+        if self.kind == "folder":
+            return (self.root / (self._prefix + key)).read_bytes()
+        if self._handle is None or self._handle_pid != os.getpid():
             # One handle per process: forked DataLoader workers sharing the parent's file offset
             # read each other's bytes (zipfile then reports bad CRCs).
-            self._zip, self._zip_pid = zipfile.ZipFile(self.root), os.getpid()
-        return self._zip.read(name)
+            self._handle = zipfile.ZipFile(self.root) if self.kind == "zip" else open(self.root, "rb")
+            self._handle_pid = os.getpid()
+        if self.kind == "zip":
+            return self._handle.read(self._prefix + key)
+        index = bisect.bisect_left(self.keys, key)
+        if index == len(self.keys) or self.keys[index] != key:
+            raise KeyError(key)
+        self._handle.seek(int(self._offsets[index]))
+        return self._handle.read(int(self._sizes[index]))
 
     def decode(self, key: str, reduce: int = 1) -> Picture:
         try:
@@ -73,9 +101,10 @@ class PhotoSource:
 
         Folder: size and mtime (ns) of the file, (-1, -1) when it vanished since the listing.
         Zip: size and CRC-32 of the entry (entry times have 2 s resolution; the CRC is exact).
+        Tar: size and mtime (s) of the member.
         """
         stamps = np.full((len(self.keys), 2), -1, np.int64)
-        if self.root.is_dir():
+        if self.kind == "folder":
             folder = os.path.join(self.root, self._prefix)  # str joins: Path objects cost more than the stat
             for index, key in enumerate(self.keys):
                 try:
@@ -83,16 +112,18 @@ class PhotoSource:
                 except OSError:
                     continue
                 stamps[index] = stat.st_size, stat.st_mtime_ns
-            return stamps
-        with zipfile.ZipFile(self.root) as archive:
-            info = {entry.filename: entry for entry in archive.infolist()}
-        for index, key in enumerate(self.keys):
-            entry = info[self._prefix + key]
-            stamps[index] = entry.file_size, entry.CRC
+        elif self.kind == "zip":
+            with zipfile.ZipFile(self.root) as archive:
+                info = {entry.filename: entry for entry in archive.infolist()}
+            for index, key in enumerate(self.keys):
+                entry = info[self._prefix + key]
+                stamps[index] = entry.file_size, entry.CRC
+        else:
+            stamps[:, 0], stamps[:, 1] = self._sizes, self._mtimes
         return stamps
 
-    def __getstate__(self) -> dict:  # an open ZipFile cannot cross into worker processes
-        return {**self.__dict__, "_zip": None}
+    def __getstate__(self) -> dict:  # an open archive cannot cross into worker processes
+        return {**self.__dict__, "_handle": None}
 
 
 def _common_folder(names: list[str]) -> str:
@@ -144,7 +175,7 @@ def parts(source: PhotoSource | MultiSource) -> Iterator[tuple[str, PhotoSource]
 
 
 def open_sources(paths: Sequence[Path]) -> PhotoSource | MultiSource:
-    """The photos of every path: folders, .zip files, and .txt files that list more of them.
+    """The photos of every path: folders, .zip and .tar files, and .txt files that list more of them.
 
     A .txt file names one source per line, relative to the file's folder; blank lines and lines
     starting with '#' are skipped. One source in all gives a plain PhotoSource, whose keys and split
