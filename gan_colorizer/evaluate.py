@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from gan_colorizer import checkpoint, color, data, images, metrics
+from gan_colorizer import checkpoint, color, data, feature_metrics, images, metrics
 from gan_colorizer import mood as moods
 from gan_colorizer.config import load_config
 from gan_colorizer.degrade import DEGRADE_EVAL, degrade_L
@@ -71,8 +71,8 @@ def build_scorer(device: torch.device, lpips_net: str = "squeeze") -> metrics.Sc
     evaluation without those files still gives PSNR, SSIM, colourfulness and the chroma errors.
     """
     networks, left_out = {}, []
-    for name, load, columns in (("lpips", lambda: metrics.load_lpips(lpips_net, device), "LPIPS"),
-                                ("inception", lambda: metrics.load_inception(device), "FID-lite and KID")):
+    for name, load, columns in (("lpips", lambda: feature_metrics.load_lpips(lpips_net, device), "LPIPS"),
+                                ("inception", lambda: feature_metrics.load_inception(device), "FID-lite and KID")):
         try:
             networks[name] = load()
         except MissingWeightsError as err:

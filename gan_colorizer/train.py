@@ -24,7 +24,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
-from gan_colorizer import checkpoint, hint, losses, metrics, runtime, validation
+from gan_colorizer import checkpoint, feature_metrics, hint, losses, metrics, runtime, validation
 from gan_colorizer.config import RunConfig, TrainConfig, plain, save_config
 from gan_colorizer.errors import CheckpointError, ColorizerError, ConfigError
 from gan_colorizer.loaders import Photos, open_photos
@@ -365,7 +365,7 @@ def lpips_if_needed(cfg: RunConfig, device: torch.device) -> nn.Module | None:
     loss), loaded before the data so missing weights are a one-line error before any work."""
     if cfg.train.best_metric != "lpips" and not cfg.gan.perceptual_weight:
         return None
-    return metrics.load_lpips("squeeze", device).requires_grad_(False)
+    return feature_metrics.load_lpips("squeeze", device).requires_grad_(False)
 
 
 def check_run_dir(run_dir: Path, state: dict | None) -> None:

@@ -10,14 +10,14 @@ import pytest
 from click.testing import CliRunner
 from skimage import data as skdata
 
-from gan_colorizer import checkpoint, color, data, evaluate, metrics, runtime
+from gan_colorizer import checkpoint, color, data, evaluate, feature_metrics, metrics, runtime
 from gan_colorizer.config import DataConfig
 from tests.conftest import TINY_GENERATOR, small, write_png
 from tools import evaluate as evaluate_tool
 
 needs_weights = pytest.mark.skipif(
     not all((runtime.torch_cache_dir() / name).is_file()
-            for name in (metrics.LPIPS_NETS["squeeze"], metrics.INCEPTION_WEIGHTS)),
+            for name in (feature_metrics.LPIPS_NETS["squeeze"], feature_metrics.INCEPTION_WEIGHTS)),
     reason="LPIPS squeezenet or pytorch-fid Inception weights are not in the torch cache")
 
 
@@ -104,7 +104,7 @@ def test_cli_leaves_out_unpaired_mismatched_and_unreadable_files(folders, tmp_pa
     assert json.loads(json_path.read_text())["model"]["n"] == 3
 
 
-@pytest.mark.parametrize("net", list(metrics.LPIPS_NETS))
+@pytest.mark.parametrize("net", list(feature_metrics.LPIPS_NETS))
 def test_missing_weights_leave_their_columns_out_and_the_rest_is_scored(folders, tmp_path, monkeypatch, net):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "empty"))
     pred, gt = folders
@@ -113,8 +113,8 @@ def test_missing_weights_leave_their_columns_out_and_the_rest_is_scored(folders,
     assert result.exit_code == 0, result.output
     left_out = [line for line in result.output.splitlines() if "left out:" in line]
     assert len(left_out) == 2
-    assert left_out[0].startswith("LPIPS left out") and metrics.LPIPS_NETS[net] in left_out[0]
-    assert left_out[1].startswith("FID-lite and KID left out") and metrics.INCEPTION_WEIGHTS in left_out[1]
+    assert left_out[0].startswith("LPIPS left out") and feature_metrics.LPIPS_NETS[net] in left_out[0]
+    assert left_out[1].startswith("FID-lite and KID left out") and feature_metrics.INCEPTION_WEIGHTS in left_out[1]
     table = json.loads(json_path.read_text())
     assert table["model"]["lpips"] is None and table["model"]["kid"] is None and table["model"]["psnr"] == 100.0
     assert table["gray"]["psnr"] < 100 and 0 < table["gray"]["ab_far"] <= 1

@@ -8,7 +8,6 @@ import zlib
 import cv2
 import numpy as np
 import pytest
-import tifffile
 from PIL import Image, ImageCms, ImageOps, IptcImagePlugin
 from skimage import data as skdata
 

@@ -7,13 +7,13 @@ import pytest
 from pytorch_fid.fid_score import calculate_frechet_distance
 from skimage import data as skdata
 
-from gan_colorizer import color, metrics, runtime
+from gan_colorizer import color, feature_metrics, metrics, runtime
 from gan_colorizer.errors import MissingWeightsError
 from tests.conftest import small
 
-needs_lpips = pytest.mark.skipif(not (runtime.torch_cache_dir() / metrics.LPIPS_NETS["squeeze"]).is_file(),
+needs_lpips = pytest.mark.skipif(not (runtime.torch_cache_dir() / feature_metrics.LPIPS_NETS["squeeze"]).is_file(),
                                  reason="LPIPS squeezenet weights are not in the torch cache")
-needs_inception = pytest.mark.skipif(not (runtime.torch_cache_dir() / metrics.INCEPTION_WEIGHTS).is_file(),
+needs_inception = pytest.mark.skipif(not (runtime.torch_cache_dir() / feature_metrics.INCEPTION_WEIGHTS).is_file(),
                                      reason="pytorch-fid Inception weights are not in the torch cache")
 
 
@@ -26,13 +26,13 @@ def photos() -> list[np.ndarray]:
 @pytest.fixture(scope="module")
 def lpips_model():
     """Only for tests marked needs_lpips."""
-    return metrics.load_lpips("squeeze")
+    return feature_metrics.load_lpips("squeeze")
 
 
 @pytest.fixture(scope="module")
 def inception():
     """Only for tests marked needs_inception."""
-    return metrics.load_inception()
+    return feature_metrics.load_inception()
 
 
 def test_psnr_of_identical_images_is_the_cap(photos):
@@ -65,54 +65,54 @@ def _features(seed: int, n: int, dims: int, shift: float = 0.0) -> np.ndarray:
 def test_frechet_distance_matches_pytorch_fid(n):
     a, b = _features(0, n, 16), _features(1, n + 3, 16, shift=0.5)
     expected = calculate_frechet_distance(a.mean(0), np.cov(a, rowvar=False), b.mean(0), np.cov(b, rowvar=False))
-    assert metrics.frechet_distance(a, b) == pytest.approx(expected, rel=1e-6)
+    assert feature_metrics.frechet_distance(a, b) == pytest.approx(expected, rel=1e-6)
 
 
 def test_frechet_distance_is_zero_for_a_set_against_itself_and_grows_with_difference():
     a = _features(0, 10, 64)
-    assert metrics.frechet_distance(a, a.copy()) == pytest.approx(0.0, abs=1e-9)
-    assert metrics.frechet_distance(a, _features(1, 10, 64, shift=1.0)) > 50.0
+    assert feature_metrics.frechet_distance(a, a.copy()) == pytest.approx(0.0, abs=1e-9)
+    assert feature_metrics.frechet_distance(a, _features(1, 10, 64, shift=1.0)) > 50.0
 
 
 def test_kernel_inception_distance_exact_value():
     # d = 1: k(0, 0) = 1, k(1, 1) = 8, k(0, 1) = 1, so MMD^2 = 1 + 8 - 2 * 1.
-    assert metrics.kernel_inception_distance(np.zeros((2, 1)), np.ones((3, 1))) == pytest.approx(7.0)
+    assert feature_metrics.kernel_inception_distance(np.zeros((2, 1)), np.ones((3, 1))) == pytest.approx(7.0)
 
 
 def test_kernel_inception_distance_is_near_zero_for_one_distribution():
-    same = metrics.kernel_inception_distance(_features(0, 200, 32), _features(1, 200, 32))
-    itself = metrics.kernel_inception_distance(_features(0, 200, 32), _features(0, 200, 32))
-    different = metrics.kernel_inception_distance(_features(0, 200, 32), _features(1, 200, 32, shift=1.0))
+    same = feature_metrics.kernel_inception_distance(_features(0, 200, 32), _features(1, 200, 32))
+    itself = feature_metrics.kernel_inception_distance(_features(0, 200, 32), _features(0, 200, 32))
+    different = feature_metrics.kernel_inception_distance(_features(0, 200, 32), _features(1, 200, 32, shift=1.0))
     assert abs(same) < 0.01 * different
     assert abs(itself) < 0.01 * different
 
 
 def test_set_distances_need_two_images():
     one, many = _features(0, 1, 8), _features(1, 5, 8)
-    assert math.isnan(metrics.frechet_distance(one, many))
-    assert math.isnan(metrics.kernel_inception_distance(many, one))
+    assert math.isnan(feature_metrics.frechet_distance(one, many))
+    assert math.isnan(feature_metrics.kernel_inception_distance(many, one))
 
 
-@pytest.mark.parametrize("net", list(metrics.LPIPS_NETS))
+@pytest.mark.parametrize("net", list(feature_metrics.LPIPS_NETS))
 def test_missing_lpips_weights_name_the_file(net, tmp_path, monkeypatch):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
-    with pytest.raises(MissingWeightsError, match=metrics.LPIPS_NETS[net]):
-        metrics.load_lpips(net)
+    with pytest.raises(MissingWeightsError, match=feature_metrics.LPIPS_NETS[net]):
+        feature_metrics.load_lpips(net)
 
 
 def test_missing_inception_weights_name_the_file(tmp_path, monkeypatch):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
-    with pytest.raises(MissingWeightsError, match=metrics.INCEPTION_WEIGHTS):
-        metrics.load_inception()
+    with pytest.raises(MissingWeightsError, match=feature_metrics.INCEPTION_WEIGHTS):
+        feature_metrics.load_inception()
 
 
 def test_foreign_weights_file_is_a_one_line_error(tmp_path, monkeypatch):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
     cache = runtime.torch_cache_dir()
     cache.mkdir(parents=True)
-    (cache / metrics.INCEPTION_WEIGHTS).write_bytes(b"not a state dict")
+    (cache / feature_metrics.INCEPTION_WEIGHTS).write_bytes(b"not a state dict")
     with pytest.raises(MissingWeightsError, match="replace it") as caught:
-        metrics.load_inception()
+        feature_metrics.load_inception()
     assert "\n" not in str(caught.value)
 
 
@@ -138,7 +138,7 @@ def test_scorer_refuses_a_changing_set_of_predictions(photos):
 @needs_lpips
 def test_lpips_is_zero_for_identical_images_and_grows_with_damage(lpips_model, photos):
     noisy = np.clip(photos[0] + np.random.default_rng(0).normal(0, 25, photos[0].shape), 0, 255).astype(np.uint8)
-    identical, damaged, other = metrics.lpips_distances(lpips_model, [photos[0], noisy, photos[2]], [photos[0]] * 3)
+    identical, damaged, other = feature_metrics.lpips_distances(lpips_model, [photos[0], noisy, photos[2]], [photos[0]] * 3)
     assert identical == pytest.approx(0.0, abs=1e-6)
     assert 0.0 < damaged < other
 
@@ -146,13 +146,13 @@ def test_lpips_is_zero_for_identical_images_and_grows_with_damage(lpips_model, p
 @needs_lpips
 def test_lpips_of_an_image_too_small_for_the_network_is_nan(lpips_model):
     tiny = np.zeros((8, 8, 3), dtype=np.uint8)
-    assert math.isnan(metrics.lpips_distances(lpips_model, [tiny], [tiny])[0])
+    assert math.isnan(feature_metrics.lpips_distances(lpips_model, [tiny], [tiny])[0])
 
 
 @needs_inception
 def test_inception_features_take_any_size(inception, photos):
-    features = metrics.inception_features(inception, [photos[0], small(photos[1], 31, 57)])
-    assert features.shape == (2, metrics.INCEPTION_DIMS) and np.isfinite(features).all()
+    features = feature_metrics.inception_features(inception, [photos[0], small(photos[1], 31, 57)])
+    assert features.shape == (2, feature_metrics.INCEPTION_DIMS) and np.isfinite(features).all()
 
 
 @needs_lpips

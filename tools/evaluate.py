@@ -8,7 +8,7 @@ import click
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `python tools/x.py` from a checkout
 
-from gan_colorizer import evaluate, metrics, runtime  # noqa: E402
+from gan_colorizer import evaluate, feature_metrics, runtime  # noqa: E402
 from gan_colorizer.errors import ColorizerError  # noqa: E402
 
 PathArg = click.Path(path_type=Path)
@@ -29,7 +29,7 @@ PathArg = click.Path(path_type=Path)
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path),
               help='Write {"model": {...}, "gray": {...}} here.')
 @click.option("--csv", "csv_path", type=click.Path(dir_okay=False, path_type=Path), help="Write per-image rows here.")
-@click.option("--lpips-net", default="squeeze", show_default=True, type=click.Choice(list(metrics.LPIPS_NETS)))
+@click.option("--lpips-net", default="squeeze", show_default=True, type=click.Choice(list(feature_metrics.LPIPS_NETS)))
 @click.option("--device", default="auto", show_default=True, type=click.Choice(["auto", "cpu", "cuda"]))
 @click.option("--mood", "mood_name", help="Mode 2: also score this colour mood (see colorize --help) against no control.")
 @click.option("--color", "target_color", help='Mode 2: also score this target colour, e.g. "#c8a060".')
