@@ -9,13 +9,11 @@ written file whole; the ranks' reports are gathered into one.
 """
 import signal
 import sys
-import threading
 import time
 import warnings
 from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -218,29 +216,6 @@ def _progress(total: int, initial: int, interval: float, shown: bool) -> tqdm | 
     return ProgressLines(total, initial, interval)
 
 
-@contextmanager
-def _stop_requests() -> Iterator[threading.Event]:
-    """An event set by Ctrl-C (SIGINT) or SIGTERM, which the runner checks between images.
-
-    The default handlers would end the run in the middle of a file (Ctrl-C as click's `Aborted!`,
-    exit 1); instead, the file being written is finished and the rest discarded. The previous
-    handlers come back on the way out. Outside the main thread Python allows no handlers: the
-    defaults then stay.
-    """
-    stop = threading.Event()
-    previous = {}  # signal number -> the handler to put back
-    try:
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            previous[signum] = signal.signal(signum, lambda signum, frame: stop.set())
-    except ValueError:  # not the main thread
-        pass
-    try:
-        yield stop
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
-
-
 class _FolderRun:
     """The state of one colorize_folder call on one rank: report, progress, the batch and in-flight writes."""
 
@@ -384,18 +359,20 @@ def colorize_folder(src: Path, dst: Path, colorizer: Colorizer, request: Control
     pairs = plan_outputs(src, dst, out_format)
     group = _gather_group(world)
     run = _FolderRun(colorizer, request, batch_size, speaks=world.is_main)
-    with _stop_requests() as stop:
+    # Ctrl-C and SIGTERM finish the file being written and stop, instead of killing the run mid-file
+    # (Ctrl-C would otherwise be click's `Aborted!` and exit 1, the status of a run with skipped files).
+    with runtime.stop_on_signals((signal.SIGINT, signal.SIGTERM)) as stop:
         jobs = run.select(pairs, world, skip_existing)
         run.progress = _progress(run.report.total, run.report.total - len(jobs), progress_interval, world.is_main)
         with ThreadPoolExecutor(2) as readers, ThreadPoolExecutor(1) as writers:
             for job, loaded in _read_ahead(jobs, max_pixels, colorizer, readers, window=batch_size + 1):
-                if stop.is_set():
+                if stop["stop"]:
                     break
                 if isinstance(loaded, str):
                     run.skip(job, loaded)
                 else:
                     run.add(job, loaded, writers)
-            if stop.is_set():
+            if stop["stop"]:
                 readers.shutdown(cancel_futures=True)  # decodes not yet started are dropped
                 run.discard()
             else:
