@@ -274,7 +274,7 @@ class Colorizer:
         full_size_images: how many images' full-resolution arrays are alive at once (the folder
         runner decodes one while it renders another). Raises ImageError naming the estimate, the
         memory available and the largest render size that fits, e.g. `x.jpg (13.5 MP): --render-size
-        3000 needs about 26.3 GB; this machine has 8.0 GB available: use --render-size 1024 or less`.
+        3000 needs about 29.5 GB; this machine has 8.0 GB available: use --render-size 2112 or less`.
         Does nothing where free memory is unknown. On a GPU it counts host memory only.
         """
         available = available_memory()
