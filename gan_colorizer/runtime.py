@@ -7,7 +7,6 @@ then no-ops, so the training code has one path for both.
 """
 import os
 import random
-import signal
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -140,21 +139,3 @@ def share_from_main(value: str | None) -> str | None:
     box = [value]
     dist.broadcast_object_list(box, src=0)
     return box[0]
-
-
-@contextmanager
-def stop_on_signals(signums: tuple[int, ...]) -> Iterator[dict]:
-    """Turn these signals into a flag a loop checks between steps (training) or files (colorizing),
-    so it can finish what it is writing and leave; the previous handlers come back on the way out."""
-    request = {"stop": False}
-    previous = {}  # signal number -> the handler to put back
-    try:
-        for signum in signums:
-            previous[signum] = signal.signal(signum, lambda signum, frame: request.update(stop=True))
-    except ValueError:  # not the main thread (e.g. a test runner's thread): Ctrl-C still works
-        pass
-    try:
-        yield request
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)

@@ -15,6 +15,8 @@ import logging
 import math
 import signal
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -107,6 +109,23 @@ def make_scheduler(optimizer: torch.optim.Optimizer, cfg: TrainConfig) -> torch.
         return 1.0
 
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+@contextmanager
+def stop_on_signals(signums: tuple[int, ...]) -> Iterator[dict]:
+    """Turn these signals into a flag the loop checks between steps, so it can write last.pt and leave."""
+    request = {"stop": False}
+    previous = {}  # signal number -> the handler to put back
+    try:
+        for signum in signums:
+            previous[signum] = signal.signal(signum, lambda signum, frame: request.update(stop=True))
+    except ValueError:  # not the main thread (e.g. a test runner's thread): Ctrl-C still works
+        pass
+    try:
+        yield request
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 def resume_state(run_dir: Path, stage: str) -> dict | None:
@@ -255,7 +274,7 @@ class Trainer:
         writer = SummaryWriter(str(self.run_dir)) if self.world.is_main else None
         signums = (signal.SIGTERM,) if self.world.size == 1 else (signal.SIGTERM, signal.SIGINT)
         try:
-            with runtime.stop_on_signals(signums) as request:  # also shields the final save from a second signal
+            with stop_on_signals(signums) as request:  # also shields the final save from a second signal
                 interrupted = self.loop(writer, request)
                 if interrupted:
                     self.save_interrupted()
