@@ -4,13 +4,12 @@ Under torchrun every rank runs the tool; only rank 0 speaks (INFO logs, the summ
 the others log warnings only and exit with the same status.
 """
 import logging
-import os
 from collections.abc import Callable
 from pathlib import Path
 
 import click
 
-from gan_colorizer import checkpoint, config
+from gan_colorizer import checkpoint, config, runtime, train
 from gan_colorizer.errors import ColorizerError
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
@@ -19,8 +18,9 @@ CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 def training_options(func: Callable) -> Callable:
     """--data --out --config --steps --batch-size --device --resume --set --export."""
     options = [
-        click.option("--data", "data_path", required=True, type=click.Path(path_type=Path),
-                     help="Folder (searched recursively) or .zip of colour photos."),
+        click.option("--data", "data_paths", multiple=True, type=click.Path(path_type=Path),
+                     help="Folder (searched recursively) or .zip of colour photos. [default with --resume: "
+                          "the run's own]"),
         click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path), help="Run directory."),
         click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
                      help="YAML config (default: the tool's config in configs/)."),
@@ -38,14 +38,25 @@ def training_options(func: Callable) -> Callable:
     return func
 
 
-def overrides(steps: int | None, batch_size: int | None, sets: tuple[str, ...]) -> dict:
-    """Named flags and --set pairs as dotted config overrides (None = not given)."""
-    return {"train.steps": steps, "train.batch_size": batch_size, **dict(config.parse_override(s) for s in sets)}
+def start_run(stage: str, config_path: Path | None, default_config: str, out: Path, resume: bool,
+              data_paths: tuple[Path, ...], steps: int | None, batch_size: int | None,
+              sets: tuple[str, ...]) -> tuple[config.RunConfig, dict | None]:
+    """The run's config and, with --resume, its last.pt (read once here and handed to the trainer).
+
+    Precedence: shipped config (or the run's stored one when resuming) < --config < named flags <
+    --set. --data is recorded in the config as absolute paths (data.paths).
+    """
+    state = train.resume_state(out, stage) if resume else None
+    named = {"train.steps": steps, "train.batch_size": batch_size,
+             "data.paths": [str(Path(p).expanduser().resolve()) for p in data_paths] or None}
+    overrides = {**named, **dict(config.parse_override(s) for s in sets)}
+    stored = state.get("run_config", {}) if state else None
+    return config.resolve_config(config_path, CONFIGS / default_config, overrides, stored), state
 
 
 def finish(result, out: Path, export: Path | None) -> None:
     """Export if asked, print the one-line summary, exit 130 when interrupted (last.pt was written)."""
-    if not is_main_rank():
+    if not runtime.world().is_main:
         if result.interrupted:
             raise SystemExit(130)
         return
@@ -58,16 +69,10 @@ def finish(result, out: Path, export: Path | None) -> None:
         raise SystemExit(130)
 
 
-def is_main_rank() -> bool:
-    """False only in a torchrun worker of rank > 0; read from the environment, so it holds before the
-    process group exists and after it ends."""
-    return int(os.environ.get("WORLD_SIZE", "1")) <= 1 or os.environ.get("RANK", "0") == "0"
-
-
 def setup_logging() -> None:
-    logging.basicConfig(level=logging.INFO if is_main_rank() else logging.WARNING, format="%(message)s")
+    logging.basicConfig(level=logging.INFO if runtime.world().is_main else logging.WARNING, format="%(message)s")
 
 
 def fail(err: ColorizerError) -> click.ClickException | click.exceptions.Exit:
     """One `Error:` line and exit 1 on rank 0; the other ranks, which hit the same error, exit 1 silently."""
-    return click.ClickException(str(err)) if is_main_rank() else click.exceptions.Exit(1)
+    return click.ClickException(str(err)) if runtime.world().is_main else click.exceptions.Exit(1)

@@ -32,15 +32,18 @@ PathArg = click.Path(path_type=Path)
 @click.option("--mood", "mood_name", help="Mode 2: also score this colour mood (see colorize --help) against no control.")
 @click.option("--color", "target_color", help='Mode 2: also score this target colour, e.g. "#c8a060".')
 @click.option("--strength", default=1.0, show_default=True, type=click.FloatRange(0.0, 1.0))
+@click.option("--degrade", is_flag=True,
+              help="Mode 2: age each gray input as an archive scan (seeded fade, grain, blur, scratches, dust, JPEG) "
+                   "before colorizing; the truth stays the clean photo.")
 def main(pred: Path | None, gt: Path | None, checkpoint: Path | None, data_path: Path | None, split: str,
          save_pred: Path | None, json_path: Path | None, csv_path: Path | None, lpips_net: str, device: str,
-         mood_name: str | None, target_color: str | None, strength: float) -> None:
+         mood_name: str | None, target_color: str | None, strength: float, degrade: bool) -> None:
     """Compare colorizations with the truth (PSNR, SSIM, LPIPS, FID-lite, KID, colourfulness) and a gray baseline."""
     is_folders, is_checkpoint = bool(pred or gt), bool(checkpoint or data_path)
     if is_folders == is_checkpoint or (is_folders and not (pred and gt)) or (is_checkpoint and not (checkpoint and data_path)):
         raise click.ClickException("give --pred and --gt (two folders), or --checkpoint and --data")
-    if (save_pred or mood_name or target_color) and is_folders:
-        raise click.ClickException("--save-pred, --mood and --color need --checkpoint and --data")
+    if (save_pred or mood_name or target_color or degrade) and is_folders:
+        raise click.ClickException("--save-pred, --mood, --color and --degrade need --checkpoint and --data")
     control = {"mood": mood_name, "color": target_color, "strength": strength} if mood_name or target_color else None
     try:
         torch_device = runtime.pick_device(device)
@@ -48,7 +51,7 @@ def main(pred: Path | None, gt: Path | None, checkpoint: Path | None, data_path:
             result = evaluate.evaluate_folders(pred, gt, torch_device, lpips_net)
         else:
             result = evaluate.evaluate_checkpoint(checkpoint, data_path, split, torch_device, lpips_net, save_pred,
-                                                  control)
+                                                  control, degrade)
         if json_path:
             evaluate.save_json(result.metrics, json_path, result.control)
         if csv_path:
