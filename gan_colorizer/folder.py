@@ -355,7 +355,7 @@ def colorize_folder(src: Path, dst: Path, colorizer: Colorizer, request: Control
     on a terminal, else a line every `progress_interval` seconds. Ctrl-C or SIGTERM stops the run
     after the file being written (report.interrupted); `skip_existing` then resumes it.
     """
-    world = runtime.world()
+    world = runtime.world() if dist.is_initialized() else runtime.World()  # the split needs the group
     pairs = plan_outputs(src, dst, out_format)
     group = _gather_group(world)
     run = _FolderRun(colorizer, request, batch_size, speaks=world.is_main)

@@ -68,10 +68,10 @@ def main(src: Path, dst: Path, checkpoint: Path | None, render_size: int, max_re
     except ColorizerError as err:
         raise cli.fail(err) from None
     except KeyboardInterrupt:  # before the folder runner took over Ctrl-C: nothing was written yet
-        if cli.is_main_rank():
+        if runtime.world().is_main:
             click.echo("interrupted before any image was written")
         raise SystemExit(130) from None
-    if not cli.is_main_rank():
+    if not runtime.world().is_main:
         raise SystemExit(130 if report.interrupted else 1 if report.skipped else 0)
     if report.interrupted:
         again = " again" if skip_existing else " with --skip-existing"
