@@ -36,8 +36,8 @@ DEFAULT_PROGRESS_INTERVAL = 10.0
 # Full-size images alive at once: one decoding while another renders (measured: 61 bytes per pixel
 # of one photo with six 12 MP photos in a row, twice inference.FULL_RES_BYTES_PER_PIXEL).
 FULL_SIZE_IMAGES_IN_FLIGHT = 2
-# Under torchrun the summary waits for the slowest rank, which may finish hours after the others on
-# a large folder: far past the process group's default timeout (10 minutes with NCCL).
+# Under torchrun the summary waits for the slowest rank (larger photos, a slower GPU), which on a
+# folder of millions may be far past the process group's default timeout (10 minutes with NCCL).
 GATHER_TIMEOUT = timedelta(days=1)
 
 
@@ -361,6 +361,7 @@ def colorize_folder(src: Path, dst: Path, colorizer: Colorizer, request: Control
     run = _FolderRun(colorizer, request, batch_size, speaks=world.is_main)
     # Ctrl-C and SIGTERM finish the file being written and stop, instead of killing the run mid-file
     # (Ctrl-C would otherwise be click's `Aborted!` and exit 1, the status of a run with skipped files).
+    # The handlers stay while rank 0 waits for the others' reports: they stop, and report, too.
     with runtime.stop_on_signals((signal.SIGINT, signal.SIGTERM)) as stop:
         jobs = run.select(pairs, world, skip_existing)
         run.progress = _progress(run.report.total, run.report.total - len(jobs), progress_interval, world.is_main)
@@ -378,4 +379,4 @@ def colorize_folder(src: Path, dst: Path, colorizer: Colorizer, request: Control
             else:
                 run.flush(writers, max_pending=0)
         run.progress.close()
-    return _combine_ranks(run.report, world, group)
+        return _combine_ranks(run.report, world, group)
