@@ -35,7 +35,8 @@ def run(*args: str | Path):
     return CliRunner().invoke(colorize.main, [str(arg) for arg in args])
 
 
-@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+# SIGTERM takes the same path as Ctrl-C (one handler for both): slow, to keep one subprocess in the default run.
+@pytest.mark.parametrize("signum", [signal.SIGINT, pytest.param(signal.SIGTERM, marks=pytest.mark.slow)])
 def test_a_signal_stops_the_run_with_whole_files_and_a_resume_hint(tmp_path: Path, tiny_checkpoint: Path,
                                                                    signum: int) -> None:
     """The reported failure: Ctrl-C printed only `Aborted!` and exited 1, like a run with skipped files."""
