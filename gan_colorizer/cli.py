@@ -19,8 +19,8 @@ def training_options(func: Callable) -> Callable:
     """--data --out --config --steps --batch-size --device --resume --set --export."""
     options = [
         click.option("--data", "data_paths", multiple=True, type=click.Path(path_type=Path),
-                     help="Folder (searched recursively) or .zip of colour photos. [default with --resume: "
-                          "the run's own]"),
+                     help="Folder (searched recursively), .zip or .tar of colour photos, or a .txt listing them; "
+                          "repeatable. [default with --resume: the run's own]"),
         click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path), help="Run directory."),
         click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
                      help="YAML config (default: the tool's config in configs/)."),

@@ -83,6 +83,9 @@ class DataConfig:
     min_crop: float = 0.7  # smallest crop side, as a share of min(short side, size): zoom-in range
     gray_threshold: float = 5.0  # photos with Hasler-Süsstrunk colourfulness below this are left out
     workers: int = 2  # DataLoader decode processes (0 = decode in the main process)
+    # Per-photo sampling weight by source label or key pattern, e.g. {extra/endlesssky_*: 0.2}: 251 game
+    # landscapes then weigh like 50 photos. Weights of several matches multiply; unmatched photos weigh 1.
+    source_weights: dict = field(default_factory=dict)
     degrade: DegradeConfig = field(default_factory=DegradeConfig)  # old-scan damage on training inputs
 
     def __post_init__(self) -> None:
@@ -91,6 +94,9 @@ class DataConfig:
         _check(0.1 <= self.min_crop <= 1.0, "data.min_crop", f"must be in [0.1, 1], got {self.min_crop}")
         _check(self.gray_threshold >= 0, "data.gray_threshold", f"must be >= 0, got {self.gray_threshold}")
         _check(self.workers >= 0, "data.workers", f"must be >= 0, got {self.workers}")
+        for pattern, weight in self.source_weights.items():
+            _check(isinstance(weight, (int, float)) and not isinstance(weight, bool) and weight >= 0,
+                   f"data.source_weights.{pattern}", f"must be a number >= 0, got {weight!r}")
 
 
 @dataclass(frozen=True)

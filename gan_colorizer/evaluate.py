@@ -158,7 +158,8 @@ def _finish(scorer: metrics.Scorer, unpaired: list[str], skipped: list[str]) -> 
     return Evaluation(scorer.result(), scorer.rows, unpaired, skipped)
 
 
-def split_keys_of(ckpt: dict, checkpoint_path: Path, source: data.PhotoSource, split: str) -> list[str]:
+def split_keys_of(ckpt: dict, checkpoint_path: Path, source: data.PhotoSource | data.MultiSource,
+                  split: str) -> list[str]:
     """The photos of `split`: 'val' is the checkpoint's own val split (its stored data config), 'all' every photo.
 
     ckpt: the checkpoint, already read. Near-gray and unreadable photos are left out as in training (data.scan).
@@ -173,7 +174,7 @@ def split_keys_of(ckpt: dict, checkpoint_path: Path, source: data.PhotoSource, s
     photos = data.scan(source, data_cfg)
     keys = photos.val if split == "val" else sorted(photos.train + photos.val)
     if not keys:
-        raise DataError(f"{source.root}: the {split} split is empty (val_fraction {data_cfg.val_fraction})")
+        raise DataError(f"{source.name}: the {split} split is empty (val_fraction {data_cfg.val_fraction})")
     return keys
 
 
@@ -200,7 +201,7 @@ def control_distances(requested: moods.ColorTarget, achieved: list[moods.ColorTa
     return out
 
 
-def evaluate_checkpoint(checkpoint_path: Path, data_path: Path, split: str, device: torch.device,
+def evaluate_checkpoint(checkpoint_path: Path, data_paths: list[Path] | None, split: str, device: torch.device,
                         lpips_net: str = "squeeze", save_pred: Path | None = None,
                         control: dict | None = None, degrade: bool = False) -> Evaluation:
     """Colorize each photo of `split` at full resolution from its gray version and score it.
@@ -217,12 +218,15 @@ def evaluate_checkpoint(checkpoint_path: Path, data_path: Path, split: str, devi
     gives per row the requested and achieved statistics (`control_distances`) and how much LPIPS,
     FID-lite and KID moved against "model".
     """
-    checkpoint_path, data_path = Path(checkpoint_path), Path(data_path)
-    if save_pred is not None and data_path.is_dir():
-        real_data, real_out = data_path.resolve(), Path(save_pred).resolve()
-        if real_out == real_data or real_data in real_out.parents:
+    checkpoint_path = Path(checkpoint_path)
+    ckpt = checkpoint.read(checkpoint_path)  # once: the generator, its data and its val split all come from it
+    data_paths = [Path(p) for p in data_paths or (ckpt.get("run_config") or {}).get("data", {}).get("paths", [])]
+    if not data_paths:
+        raise DataError(f"{checkpoint_path}: records no training data; pass --data FOLDER_OR_ZIP")
+    for data_path in data_paths:
+        real_data, real_out = data_path.resolve(), Path(save_pred or "/nonexistent").resolve()
+        if save_pred is not None and data_path.is_dir() and (real_out == real_data or real_data in real_out.parents):
             raise ConfigError(f"--save-pred {save_pred} is inside --data {data_path}; choose a folder outside it")
-    ckpt = checkpoint.read(checkpoint_path)  # once: the generator and its val split both come from it
     colorizer = Colorizer(checkpoint.generator_from(ckpt, checkpoint_path), device)
     controlled: dict[str, moods.Control] = {}
     if control:
@@ -230,7 +234,7 @@ def evaluate_checkpoint(checkpoint_path: Path, data_path: Path, split: str, devi
         requests = {path: moods.control(**control, learned=path == "learned") for path in paths}
         controlled = {path: request for path, request in requests.items() if request is not None}
     achieved: dict[str, list[moods.ColorTarget]] = {name: [] for name in ("model", *controlled)}
-    source = data.PhotoSource(data_path)
+    source = data.open_sources(data_paths)
     keys = split_keys_of(ckpt, checkpoint_path, source, split)
     scorer = build_scorer(device, lpips_net)
     skipped: list[str] = []

@@ -33,7 +33,7 @@ def ignore_stop_signals(worker_id: int) -> None:
 class Photos:
     """A run's photos (source and train/val split) and the loaders a trainer iterates."""
 
-    source: data.PhotoSource
+    source: data.PhotoSource | data.MultiSource
     split: data.Split
     cfg: RunConfig
 
@@ -53,10 +53,14 @@ class Photos:
 
 
 def open_photos(cfg: RunConfig) -> Photos:
-    """List, check and split the photos of `cfg.data.paths` (the first of them: one source per run)."""
+    """List, check and split the photos of `cfg.data.paths` (folders, .zip/.tar files or .txt lists).
+
+    Under torchrun every rank calls it: rank 0 checks the photos (or reads the cache) while the
+    others wait, then all read the same result.
+    """
     if not cfg.data.paths:
         raise ConfigError("data.paths: no photos given; pass --data FOLDER_OR_ZIP")
-    source = data.PhotoSource(Path(cfg.data.paths[0]))
+    source = data.open_sources([Path(path) for path in cfg.data.paths])
     split = data.scan(source, cfg.data)
     log.info("%d train / %d val photos (%d near-gray, %d unreadable left out)", len(split.train),
              len(split.val), len(split.gray), len(split.unreadable))

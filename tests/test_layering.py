@@ -4,7 +4,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 # Lower index = lower layer. A module may import only modules with a smaller index.
-ORDER = ["errors", "config", "runtime", "color", "images", "degrade", "models", "losses", "data", "loaders", "metrics",
+ORDER = ["errors", "config", "runtime", "color", "metadata", "images", "degrade", "models", "losses", "data", "loaders", "metrics",
          "mood", "hint", "checkpoint", "visual", "validation", "inference", "folder", "app", "evaluate", "train",
          "adversarial", "cli"]
 
