@@ -10,7 +10,6 @@ written file whole; the ranks' reports are gathered into one.
 import signal
 import sys
 import time
-import warnings
 from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -20,12 +19,12 @@ from pathlib import Path
 
 import numpy as np
 import torch.distributed as dist
-from PIL import Image
 from tqdm import tqdm
 
 from gan_colorizer import color, images, runtime
 from gan_colorizer.errors import ConfigError, DataError, ImageError
 from gan_colorizer.inference import HEADROOM, Colorizer, available_memory, network_memory, working_size
+from gan_colorizer.metadata import Metadata
 from gan_colorizer.mood import Control
 
 # A 100 MP scan needs about 4 GB while it is processed (float32 L, Lab and RGB copies at full size).
@@ -79,6 +78,14 @@ class _Loaded:
     L: np.ndarray  # (H, W) in [0, 100], the input's lightness
     alpha: np.ndarray | None  # (H, W) in [0, 1]
     is_colour: bool
+    notes: list[str]  # what decoding left out (later frames or pages, unreadable metadata)
+    metadata: Metadata  # EXIF, XMP, IPTC, DPI and bit depth, carried to the output
+
+
+@dataclass(frozen=True)
+class _Encoding:
+    quality: int  # JPEG and WebP quality, 1-100
+    bit_depth: int | None  # 8 or 16; None: the input's where the output format holds it, else 8
 
 
 def plan_outputs(src: Path, dst: Path, out_format: str | None = None) -> list[tuple[Path, Path]]:
@@ -105,37 +112,13 @@ def plan_outputs(src: Path, dst: Path, out_format: str | None = None) -> list[tu
     return pairs
 
 
-def check_pixel_count(path: Path, max_pixels: int) -> tuple[int, int] | None:
-    """Refuse an image above `max_pixels` from its header, before decoding allocates it.
-
-    OpenCV has no header-only read; Pillow's Image.open parses only the header (pixels load
-    lazily) and comes with torchvision. Files Pillow cannot parse pass: decoding reports them.
-    Returns the header's (height, width) for further checks, None when the header does not tell.
-    """
-    size = None
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-        try:
-            with Image.open(path) as header:
-                size = header.height, header.width
-            pixels = size[0] * size[1]
-        except Image.DecompressionBombError:  # Pillow's own cap (2 * MAX_IMAGE_PIXELS) hides the size
-            pixels = 2 * (Image.MAX_IMAGE_PIXELS or 0) + 1
-        except Exception:  # foreign or broken bytes fail in many ways; the decoder names the reason
-            return None
-    if pixels > max_pixels:
-        raise ImageError(f"{path}: {pixels / 1e6:.1f} megapixels is above --max-pixels {max_pixels}; "
-                         f"raise --max-pixels to colorize it")
-    return size
-
-
 def _load(path: Path, max_pixels: int, colorizer: Colorizer) -> _Loaded:
     """Decode one file to its L (runs in a reader thread, beside the network).
 
     The memory check runs on the header's size, before decoding; on the decoded size when the
     header did not tell.
     """
-    size = check_pixel_count(path, max_pixels)
+    size = images.check_pixel_count(path, max_pixels)
     if size is not None:
         colorizer.check_memory(*size, name=str(path), full_size_images=FULL_SIZE_IMAGES_IN_FLIGHT)
     picture = images.read_image(path)
@@ -145,7 +128,8 @@ def _load(path: Path, max_pixels: int, colorizer: Colorizer) -> _Loaded:
     sample = images.Picture(rgb=picture.rgb[::8, ::8], alpha=None, bit_depth=picture.bit_depth)
     # A contiguous copy: rgb_to_L's view would keep the whole (H, W, 3) Lab array alive while queued.
     L = np.ascontiguousarray(color.rgb_to_L(picture.rgb))
-    return _Loaded(L=L, alpha=picture.alpha, is_colour=not sample.is_gray)
+    return _Loaded(L=L, alpha=picture.alpha, is_colour=not sample.is_gray, notes=picture.notes,
+                   metadata=picture.metadata)
 
 
 def _read_ahead(jobs: list[_Job], max_pixels: int, colorizer: Colorizer, pool: ThreadPoolExecutor,
@@ -163,9 +147,15 @@ def _read_ahead(jobs: list[_Job], max_pixels: int, colorizer: Colorizer, pool: T
                 yield done, str(err)
 
 
-def _write(job: _Job, loaded: _Loaded, ab: np.ndarray) -> None:
-    """Merge, convert and encode one image (runs in a writer thread, beside the network)."""
-    images.write_image(job.target, Colorizer.render(loaded.L, ab), loaded.alpha)
+def _write(job: _Job, loaded: _Loaded, ab: np.ndarray, encoding: _Encoding) -> None:
+    """Merge, convert and encode one image (runs in a writer thread, beside the network).
+
+    The float RGB of `Colorizer.render` before its 8-bit rounding: write_image rounds to 8 or 16 bits
+    alike (an 8-bit file has the API's pixels), so a 16-bit scan can come back 16-bit.
+    """
+    rgb = color.lab_to_rgb_in_gamut(color.merge_lab(loaded.L, ab))
+    images.write_image(job.target, rgb, loaded.alpha, quality=encoding.quality, metadata=loaded.metadata,
+                       bit_depth=encoding.bit_depth)
 
 
 def _duration(seconds: float) -> str:
@@ -219,8 +209,9 @@ def _progress(total: int, initial: int, interval: float, shown: bool) -> tqdm | 
 class _FolderRun:
     """The state of one colorize_folder call on one rank: report, progress, the batch and in-flight writes."""
 
-    def __init__(self, colorizer: Colorizer, request: Control | None, batch_size: int, speaks: bool) -> None:
-        self.colorizer, self.request = colorizer, request
+    def __init__(self, colorizer: Colorizer, request: Control | None, encoding: _Encoding, batch_size: int,
+                 speaks: bool) -> None:
+        self.colorizer, self.request, self.encoding = colorizer, request, encoding
         self.batch_size = batch_size
         self.speaks = speaks
         self.report = FolderReport()
@@ -247,9 +238,19 @@ class _FolderRun:
                 self.skip(job, f"output {job.target} is already taken by another input")
             elif skip_existing and job.target.exists():
                 self.report.existing += 1
+            elif reason := self.unwritable(job):
+                self.skip(job, reason)
             else:
                 jobs.append(job)
         return jobs
+
+    def unwritable(self, job: _Job) -> str | None:
+        """Why the output cannot be written as asked (16 bits into a JPEG), known before decoding."""
+        try:
+            images.output_bit_depth(job.target, bit_depth=self.encoding.bit_depth)
+        except ImageError as err:
+            return str(err)
+        return None
 
     def say(self, line: str) -> None:
         if self.speaks:
@@ -264,9 +265,12 @@ class _FolderRun:
     def add(self, job: _Job, loaded: _Loaded, writers: ThreadPoolExecutor) -> None:
         """Queue a decoded image; a full batch, one of another working size, or one that would not fit
         in memory with this image runs first."""
+        notes = list(loaded.notes)
         if loaded.is_colour:
             self.report.colour_inputs += 1
-            line = f"{job.source}: note: a colour image; colorized from its lightness (as gray)"
+            notes.append("a colour image; colorized from its lightness (as gray)")
+        for note in notes:
+            line = f"{job.source}: note: {note}"
             self.report.notes.append(line)
             self.say(line)
         render_size = self.colorizer.render_size
@@ -287,7 +291,7 @@ class _FolderRun:
         if self.batch:
             abs_ = self.colorizer.predict_ab([loaded.L for _, loaded in self.batch], self.request)
             for (job, loaded), ab in zip(self.batch, abs_):
-                self.writes.append((job, writers.submit(_write, job, loaded, ab)))
+                self.writes.append((job, writers.submit(_write, job, loaded, ab, self.encoding)))
             self.batch = []
         while len(self.writes) > max_pending:
             self.collect()
@@ -340,15 +344,19 @@ def _combine_ranks(report: FolderReport, world: runtime.World, group: dist.Proce
 
 def colorize_folder(src: Path, dst: Path, colorizer: Colorizer, request: Control | None = None, *,
                     out_format: str | None = None, skip_existing: bool = False,
-                    max_pixels: int = DEFAULT_MAX_PIXELS, batch_size: int = 8,
-                    progress_interval: float = DEFAULT_PROGRESS_INTERVAL) -> FolderReport:
+                    max_pixels: int = DEFAULT_MAX_PIXELS, jpeg_quality: int = 95, bit_depth: int | None = None,
+                    batch_size: int = 8, progress_interval: float = DEFAULT_PROGRESS_INTERVAL) -> FolderReport:
     """Colorize one image file or every image under a folder into `dst`, each at its own resolution.
 
     Bad files (unreadable, truncated, too large for --max-pixels or for the memory free at this
     render size) get one `path: reason` line and are skipped; the rest still come out. Two reader
     threads decode ahead and a writer thread encodes behind the network; consecutive images of one
     working size share a network call (up to `batch_size`, and as many as fit in memory). Alpha is
-    kept where the output format carries it (PNG, WebP, TIFF). Outputs are 8-bit sRGB.
+    kept where the output format carries it (PNG, WebP, TIFF), and so are the input's EXIF, XMP, IPTC and
+    DPI (images.write_image); outputs are tagged sRGB. bit_depth: 8 or 16 bits per channel (16 only
+    in PNG and TIFF; other outputs get a skip line), None for the input's depth where the output
+    format holds it; jpeg_quality: 1-100 for JPEG and WebP outputs. Decoding notes (the first frame of
+    an animation only, say) are printed as `path: note: ...` lines.
 
     Under torchrun (runtime.distributed) each rank takes every WORLD_SIZE-th file and the returned
     report covers all ranks; only rank 0 prints progress and per-file lines. Progress is a tqdm bar
@@ -358,7 +366,7 @@ def colorize_folder(src: Path, dst: Path, colorizer: Colorizer, request: Control
     world = runtime.world() if dist.is_initialized() else runtime.World()  # the split needs the group
     pairs = plan_outputs(src, dst, out_format)
     group = _gather_group(world)
-    run = _FolderRun(colorizer, request, batch_size, speaks=world.is_main)
+    run = _FolderRun(colorizer, request, _Encoding(jpeg_quality, bit_depth), batch_size, speaks=world.is_main)
     # Ctrl-C and SIGTERM finish the file being written and stop, instead of killing the run mid-file
     # (Ctrl-C would otherwise be click's `Aborted!` and exit 1, the status of a run with skipped files).
     # The handlers stay while rank 0 waits for the others' reports: they stop, and report, too.

@@ -8,7 +8,7 @@ import torch
 from skimage import data
 from torch import nn
 
-from gan_colorizer import checkpoint, color, folder, images, inference, models
+from gan_colorizer import checkpoint, color, images, inference, models
 from gan_colorizer.errors import CheckpointError, ImageError
 from tests.conftest import TINY_GENERATOR, small
 
@@ -122,14 +122,6 @@ def test_wrong_kind_of_checkpoint_is_a_checkpoint_error(tmp_path: Path) -> None:
     for path in (listed, text):
         with pytest.raises(CheckpointError, match=path.name):
             inference.Colorizer.from_checkpoint(path)
-
-
-def test_pixel_limit_is_checked_from_the_header(tmp_path: Path) -> None:
-    path = tmp_path / "big.png"
-    cv2.imwrite(str(path), np.zeros((300, 200), np.uint8))
-    with pytest.raises(ImageError, match="max-pixels"):
-        folder.check_pixel_count(path, max_pixels=59_999)
-    folder.check_pixel_count(path, max_pixels=60_000)
 
 
 class Untouchable(nn.Module):

@@ -19,6 +19,16 @@ from gan_colorizer.errors import ColorizerError, ConfigError  # noqa: E402
 DEFAULT_MAX_RENDER_SIZE = 1536
 
 
+def check_options(render_size: int, max_render_size: int, out_format: str | None, bit_depth: str) -> None:
+    """Refuse option combinations that could only fail, before the model loads."""
+    if render_size > max_render_size:
+        needed = inference.memory_needed(render_size, render_size * 4 // 3, render_size)
+        raise ConfigError(f"--render-size {render_size} is above --max-render-size {max_render_size}: a 4:3 "
+                          f"photo needs about {needed / 1e9:.1f} GB at that size; raise --max-render-size to allow it")
+    if bit_depth == "16" and out_format not in (None, "png", "tif"):
+        raise ConfigError(f"--bit-depth 16 needs --format png or tif; {out_format} holds 8 bits per channel")
+
+
 @click.command()
 @click.option("--in", "src", required=True, type=click.Path(exists=True, path_type=Path),
               help="An image file, or a folder searched recursively.")
@@ -36,6 +46,11 @@ DEFAULT_MAX_RENDER_SIZE = 1536
 @click.option("--skip-existing", is_flag=True, help="Leave outputs that already exist untouched (resumes a run).")
 @click.option("--max-pixels", default=folder.DEFAULT_MAX_PIXELS, show_default=True,
               type=click.IntRange(min=1), help="Refuse images with more pixels than this.")
+@click.option("--jpeg-quality", default=95, show_default=True, type=click.IntRange(1, 100),
+              help="Quality of JPEG (and WebP) outputs.")
+@click.option("--bit-depth", default="same", show_default=True, type=click.Choice(["8", "16", "same"]),
+              help="Bits per channel of the outputs; 16 only for PNG and TIFF. same: the input's, where the "
+                   "output format holds it.")
 @click.option("--device", default="auto", show_default=True, type=click.Choice(["auto", "cpu", "cuda"]))
 @click.option("--progress-interval", default=folder.DEFAULT_PROGRESS_INTERVAL, show_default=True,
               type=click.FloatRange(min=0), help="Seconds between progress lines when stderr is not a terminal.")
@@ -49,21 +64,20 @@ DEFAULT_MAX_RENDER_SIZE = 1536
               help="Shift the prediction's a*b* statistics onto the target even when the model takes a colour "
                    "hint: reaches the target exactly, but looks more like a colour filter.")
 def main(src: Path, dst: Path, checkpoint: Path | None, render_size: int, max_render_size: int,
-         out_format: str | None, skip_existing: bool, max_pixels: int, device: str, progress_interval: float,
+         out_format: str | None, skip_existing: bool, max_pixels: int, jpeg_quality: int, bit_depth: str,
+         device: str, progress_interval: float,
          mood_name: str | None, target_color: str | None, reference: Path | None, strength: float,
          shift: bool) -> None:
     """Colorize an image or every image under a folder into --out, each at its own resolution."""
     try:
-        if render_size > max_render_size:
-            needed = inference.memory_needed(render_size, render_size * 4 // 3, render_size)
-            raise ConfigError(f"--render-size {render_size} is above --max-render-size {max_render_size}: a 4:3 "
-                              f"photo needs about {needed / 1e9:.1f} GB at that size; raise --max-render-size "
-                              f"to allow it")
+        check_options(render_size, max_render_size, out_format, bit_depth)
         with runtime.distributed(device) as run_device:
             request = mood.control(mood_name, target_color, reference, strength, learned=not shift)
             colorizer = inference.Colorizer.from_checkpoint(checkpoint, run_device, render_size)
             report = folder.colorize_folder(src, dst, colorizer, request, out_format=out_format,
                                             skip_existing=skip_existing, max_pixels=max_pixels,
+                                            jpeg_quality=jpeg_quality,
+                                            bit_depth=None if bit_depth == "same" else int(bit_depth),
                                             progress_interval=progress_interval)
     except ColorizerError as err:
         raise cli.fail(err) from None
