@@ -1,39 +1,70 @@
 """Colorize a file or a whole folder tree into another folder: what `tools/colorize.py` runs.
 
-Jobs: list inputs and plan outputs (never over an input, never into `--in`); two reader threads
-decode ahead (header size check, then L); the main thread batches images of one working size through
-the Colorizer; one writer thread renders and encodes behind it. A bad file gets one `path: reason`
-line in the report and is skipped; the rest still come out.
+Jobs: list inputs and plan outputs (never over an input, never into `--in`); under torchrun, take
+every WORLD_SIZE-th of them; two reader threads decode ahead (header checks: pixel count and
+memory, then L); the main thread batches images of one working size through the Colorizer; one
+writer thread renders and encodes behind it. A bad file gets one `path: reason` line in the report
+and is skipped; the rest still come out. Ctrl-C or SIGTERM stops the run between images with every
+written file whole; the ranks' reports are gathered into one.
 """
-import warnings
+import signal
+import sys
+import time
 from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
+import torch.distributed as dist
 from tqdm import tqdm
 
-from gan_colorizer import color, images
+from gan_colorizer import color, images, runtime
 from gan_colorizer.errors import ConfigError, DataError, ImageError
-from gan_colorizer.inference import Colorizer, working_size
+from gan_colorizer.inference import HEADROOM, Colorizer, available_memory, network_memory, working_size
+from gan_colorizer.metadata import Metadata
 from gan_colorizer.mood import Control
 
 # A 100 MP scan needs about 4 GB while it is processed (float32 L, Lab and RGB copies at full size).
 DEFAULT_MAX_PIXELS = 100_000_000
 OUTPUT_FORMATS = ("jpg", "png", "webp", "tif", "bmp")
+# Seconds between progress lines when stderr is not a terminal (a log file, nohup.out, a pipe).
+DEFAULT_PROGRESS_INTERVAL = 10.0
+# Full-size images alive at once: one decoding while another renders (measured: 61 bytes per pixel
+# of one photo with six 12 MP photos in a row, twice inference.FULL_RES_BYTES_PER_PIXEL).
+FULL_SIZE_IMAGES_IN_FLIGHT = 2
+# Under torchrun the summary waits for the slowest rank (larger photos, a slower GPU), which on a
+# folder of millions may be far past the process group's default timeout (10 minutes with NCCL).
+GATHER_TIMEOUT = timedelta(days=1)
 
 
 @dataclass
 class FolderReport:
-    """What colorize_folder did. skipped: one `path: reason` line per file that got no output."""
+    """What colorize_folder did, over all ranks under torchrun.
 
+    total: inputs planned; skipped: one `path: reason` line per file that got no output; notes: one
+    `path: note: ...` line per remark (a colour input, say); interrupted: Ctrl-C or SIGTERM stopped the
+    run early, every output written so far being whole.
+    """
+
+    total: int = 0
     written: int = 0
     existing: int = 0
     colour_inputs: int = 0
     skipped: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    interrupted: bool = False
+
+    @classmethod
+    def combine(cls, reports: list["FolderReport"]) -> "FolderReport":
+        """One report for the ranks' reports: counts added, lines in rank order, interrupted if any was."""
+        return cls(total=sum(r.total for r in reports), written=sum(r.written for r in reports),
+                   existing=sum(r.existing for r in reports), colour_inputs=sum(r.colour_inputs for r in reports),
+                   skipped=[line for r in reports for line in r.skipped],
+                   notes=[line for r in reports for line in r.notes],
+                   interrupted=any(r.interrupted for r in reports))
 
 
 @dataclass
@@ -47,6 +78,14 @@ class _Loaded:
     L: np.ndarray  # (H, W) in [0, 100], the input's lightness
     alpha: np.ndarray | None  # (H, W) in [0, 1]
     is_colour: bool
+    notes: list[str]  # what decoding left out (later frames or pages, unreadable metadata)
+    metadata: Metadata  # EXIF, XMP, IPTC, DPI and bit depth, carried to the output
+
+
+@dataclass(frozen=True)
+class _Encoding:
+    quality: int  # JPEG and WebP quality, 1-100
+    bit_depth: int | None  # 8 or 16; None: the input's where the output format holds it, else 8
 
 
 def plan_outputs(src: Path, dst: Path, out_format: str | None = None) -> list[tuple[Path, Path]]:
@@ -73,44 +112,33 @@ def plan_outputs(src: Path, dst: Path, out_format: str | None = None) -> list[tu
     return pairs
 
 
-def check_pixel_count(path: Path, max_pixels: int) -> None:
-    """Refuse an image above `max_pixels` from its header, before decoding allocates it.
+def _load(path: Path, max_pixels: int, colorizer: Colorizer) -> _Loaded:
+    """Decode one file to its L (runs in a reader thread, beside the network).
 
-    OpenCV has no header-only read; Pillow's Image.open parses only the header (pixels load
-    lazily) and comes with torchvision. Files Pillow cannot parse pass: decoding reports them.
+    The memory check runs on the header's size, before decoding; on the decoded size when the
+    header did not tell.
     """
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-        try:
-            with Image.open(path) as header:
-                pixels = header.width * header.height
-        except Image.DecompressionBombError:  # Pillow's own cap (2 * MAX_IMAGE_PIXELS) hides the size
-            pixels = 2 * (Image.MAX_IMAGE_PIXELS or 0) + 1
-        except Exception:  # foreign or broken bytes fail in many ways; the decoder names the reason
-            return
-    if pixels > max_pixels:
-        raise ImageError(f"{path}: {pixels / 1e6:.1f} megapixels is above --max-pixels {max_pixels}; "
-                         f"raise --max-pixels to colorize it")
-
-
-def _load(path: Path, max_pixels: int) -> _Loaded:
-    """Decode one file to its L (runs in a reader thread, beside the network)."""
-    check_pixel_count(path, max_pixels)
+    size = images.check_pixel_count(path, max_pixels)
+    if size is not None:
+        colorizer.check_memory(*size, name=str(path), full_size_images=FULL_SIZE_IMAGES_IN_FLIGHT)
     picture = images.read_image(path)
+    if size is None:
+        colorizer.check_memory(*picture.rgb.shape[:2], name=str(path), full_size_images=FULL_SIZE_IMAGES_IN_FLIGHT)
     # Every 8th pixel each way tells a colour photo from a gray scan as well as all of them, 64x cheaper.
     sample = images.Picture(rgb=picture.rgb[::8, ::8], alpha=None, bit_depth=picture.bit_depth)
     # A contiguous copy: rgb_to_L's view would keep the whole (H, W, 3) Lab array alive while queued.
     L = np.ascontiguousarray(color.rgb_to_L(picture.rgb))
-    return _Loaded(L=L, alpha=picture.alpha, is_colour=not sample.is_gray)
+    return _Loaded(L=L, alpha=picture.alpha, is_colour=not sample.is_gray, notes=picture.notes,
+                   metadata=picture.metadata)
 
 
-def _read_ahead(jobs: list[_Job], max_pixels: int, pool: ThreadPoolExecutor,
+def _read_ahead(jobs: list[_Job], max_pixels: int, colorizer: Colorizer, pool: ThreadPoolExecutor,
                 window: int) -> Iterator[tuple[_Job, _Loaded | str]]:
     """Yield each job with its decoded image, or the reason it failed, in order; `window` decode ahead."""
     pending: deque[tuple[_Job, Future]] = deque()
     for job in [*jobs, None]:
         if job is not None:
-            pending.append((job, pool.submit(_load, job.source, max_pixels)))
+            pending.append((job, pool.submit(_load, job.source, max_pixels, colorizer)))
         while pending and (job is None or len(pending) > window):
             done, future = pending.popleft()
             try:
@@ -119,61 +147,151 @@ def _read_ahead(jobs: list[_Job], max_pixels: int, pool: ThreadPoolExecutor,
                 yield done, str(err)
 
 
-def _write(job: _Job, loaded: _Loaded, ab: np.ndarray) -> None:
-    """Merge, convert and encode one image (runs in a writer thread, beside the network)."""
-    images.write_image(job.target, Colorizer.render(loaded.L, ab), loaded.alpha)
+def _write(job: _Job, loaded: _Loaded, ab: np.ndarray, encoding: _Encoding) -> None:
+    """Merge, convert and encode one image (runs in a writer thread, beside the network).
+
+    The float RGB of `Colorizer.render` before its 8-bit rounding: write_image rounds to 8 or 16 bits
+    alike (an 8-bit file has the API's pixels), so a 16-bit scan can come back 16-bit.
+    """
+    rgb = color.lab_to_rgb_in_gamut(color.merge_lab(loaded.L, ab))
+    images.write_image(job.target, rgb, loaded.alpha, quality=encoding.quality, metadata=loaded.metadata,
+                       bit_depth=encoding.bit_depth)
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 90 * 60:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+class ProgressLines:
+    """Progress for logs and pipes: `colorize: 120/5000 (2.4 %) 3.1 img/s, ETA 26 min` every `interval` s.
+
+    tqdm redraws its bar in place with carriage returns, which a log file or nohup.out keeps as one
+    ever-growing line; these are whole lines, at most one per interval, on stderr like the bar. The
+    rate counts the images of this run only (not outputs that were already there).
+    """
+
+    def __init__(self, total: int, initial: int, interval: float) -> None:
+        self.total, self.done, self.interval = total, initial, interval
+        self.done_before = initial
+        self.start = self.last = time.monotonic()
+
+    def update(self, count: int = 1) -> None:
+        self.done += count
+        now = time.monotonic()
+        if now - self.last >= self.interval:
+            self.last = now
+            tqdm.write(self.line(now - self.start), file=sys.stderr)
+
+    def line(self, elapsed: float) -> str:
+        """The progress line after `elapsed` seconds."""
+        rate = (self.done - self.done_before) / elapsed if elapsed > 0 else 0.0
+        eta = f"ETA {_duration((self.total - self.done) / rate)}" if rate > 0 else "ETA unknown"
+        percent = 100.0 * self.done / self.total if self.total else 100.0
+        return f"colorize: {self.done}/{self.total} ({percent:.1f} %) {rate:.2g} img/s, {eta}"
+
+    def close(self) -> None:
+        """Nothing to clear (the bar's counterpart erases itself)."""
+
+
+def _progress(total: int, initial: int, interval: float, shown: bool) -> tqdm | ProgressLines:
+    """A tqdm bar on a terminal, plain lines every `interval` s elsewhere, nothing when not `shown`."""
+    if not shown:
+        return tqdm(disable=True)
+    if sys.stderr.isatty():
+        return tqdm(total=total, initial=initial, unit="image", dynamic_ncols=True)
+    return ProgressLines(total, initial, interval)
 
 
 class _FolderRun:
-    """The state of one colorize_folder call: progress bar, report, the batch and in-flight writes."""
+    """The state of one colorize_folder call on one rank: report, progress, the batch and in-flight writes."""
 
-    def __init__(self, colorizer: Colorizer, request: Control | None, writers: ThreadPoolExecutor, total: int,
-                 batch_size: int) -> None:
-        self.colorizer, self.request = colorizer, request
-        self.writers = writers
+    def __init__(self, colorizer: Colorizer, request: Control | None, encoding: _Encoding, batch_size: int,
+                 speaks: bool) -> None:
+        self.colorizer, self.request, self.encoding = colorizer, request, encoding
         self.batch_size = batch_size
+        self.speaks = speaks
         self.report = FolderReport()
-        self.bar = tqdm(total=total, unit="image", disable=None, dynamic_ncols=True)
+        self.progress: tqdm | ProgressLines = tqdm(disable=True)
         self.batch: list[tuple[_Job, _Loaded]] = []
         self.writes: deque[tuple[_Job, Future]] = deque()
 
-    def select(self, pairs: list[tuple[Path, Path]], skip_existing: bool) -> list[_Job]:
-        """The jobs to run; outputs that exist (with skip_existing) or that two inputs share are left out."""
-        jobs, taken = [], set()
+    def select(self, pairs: list[tuple[Path, Path]], world: runtime.World, skip_existing: bool) -> list[_Job]:
+        """This rank's jobs: every world.size-th planned output, round-robin over the sorted list.
+
+        Outputs that two inputs share are found over the whole plan (before the split, so no two
+        ranks write one file); existing outputs (with skip_existing) are left out after it, so a
+        resumed run spreads what is left as evenly as the first run did.
+        """
+        taken, planned = set(), []
         for source, target in pairs:
-            if target in taken:  # photo.jpg and photo.png both become photo.png under --format png
-                self.skip(_Job(source, target), f"output {target} is already taken by another input")
-            elif skip_existing and target.exists():
+            planned.append((_Job(source, target), target in taken))  # photo.jpg and photo.png -> photo.png
+            taken.add(target)
+        mine = planned[world.rank::world.size]
+        self.report.total = len(mine)
+        jobs = []
+        for job, is_taken in mine:
+            if is_taken:
+                self.skip(job, f"output {job.target} is already taken by another input")
+            elif skip_existing and job.target.exists():
                 self.report.existing += 1
-                self.bar.update(1)
+            elif reason := self.unwritable(job):
+                self.skip(job, reason)
             else:
-                taken.add(target)
-                jobs.append(_Job(source, target))
+                jobs.append(job)
         return jobs
+
+    def unwritable(self, job: _Job) -> str | None:
+        """Why the output cannot be written as asked (16 bits into a JPEG), known before decoding."""
+        try:
+            images.output_bit_depth(job.target, bit_depth=self.encoding.bit_depth)
+        except ImageError as err:
+            return str(err)
+        return None
+
+    def say(self, line: str) -> None:
+        if self.speaks:
+            tqdm.write(line)
 
     def skip(self, job: _Job, reason: str) -> None:
         line = reason if reason.startswith(str(job.source)) else f"{job.source}: {reason}"
         self.report.skipped.append(line)
-        tqdm.write(line)
-        self.bar.update(1)
+        self.say(line)
+        self.progress.update(1)
 
-    def add(self, job: _Job, loaded: _Loaded) -> None:
-        """Queue a decoded image; a full batch, or one of another working size, runs the batch first."""
+    def add(self, job: _Job, loaded: _Loaded, writers: ThreadPoolExecutor) -> None:
+        """Queue a decoded image; a full batch, one of another working size, or one that would not fit
+        in memory with this image runs first."""
+        notes = list(loaded.notes)
         if loaded.is_colour:
             self.report.colour_inputs += 1
-            tqdm.write(f"{job.source}: note: a colour image; colorized from its lightness (as gray)")
+            notes.append("a colour image; colorized from its lightness (as gray)")
+        for note in notes:
+            line = f"{job.source}: note: {note}"
+            self.report.notes.append(line)
+            self.say(line)
         render_size = self.colorizer.render_size
-        if self.batch and (len(self.batch) == self.batch_size or working_size(*loaded.L.shape, render_size)
-                           != working_size(*self.batch[0][1].L.shape, render_size)):
-            self.flush(max_pending=2)
+        size = working_size(*loaded.L.shape, render_size)
+        if self.batch and (len(self.batch) == self.batch_size
+                           or size != working_size(*self.batch[0][1].L.shape, render_size)
+                           or not self.batch_fits(loaded.L.shape, len(self.batch) + 1)):
+            self.flush(writers, max_pending=2)
         self.batch.append((job, loaded))
 
-    def flush(self, max_pending: int) -> None:
+    def batch_fits(self, shape: tuple[int, int], count: int) -> bool:
+        """Whether one network call on `count` images of this size fits in the memory free now."""
+        available = available_memory()
+        return available is None or HEADROOM * network_memory(*shape, self.colorizer.render_size, count) <= available
+
+    def flush(self, writers: ThreadPoolExecutor, max_pending: int) -> None:
         """One network call for the batch; its images go to the writer, at most `max_pending` left waiting."""
         if self.batch:
             abs_ = self.colorizer.predict_ab([loaded.L for _, loaded in self.batch], self.request)
             for (job, loaded), ab in zip(self.batch, abs_):
-                self.writes.append((job, self.writers.submit(_write, job, loaded, ab)))
+                self.writes.append((job, writers.submit(_write, job, loaded, ab, self.encoding)))
             self.batch = []
         while len(self.writes) > max_pending:
             self.collect()
@@ -187,29 +305,86 @@ class _FolderRun:
             self.skip(job, str(err))
             return
         self.report.written += 1
-        self.bar.update(1)
+        self.progress.update(1)
+
+    def discard(self) -> None:
+        """Stop early: drop the batch not yet run, cancel writes not yet started, finish the one in progress.
+
+        Only whole files are left: write_image renames a finished temporary file into place, and a
+        cancelled write never made one.
+        """
+        self.report.interrupted = True
+        self.batch = []
+        while self.writes:
+            if self.writes[0][1].cancel():
+                self.writes.popleft()
+            else:
+                self.collect()
+
+
+def _gather_group(world: runtime.World) -> dist.ProcessGroup | None:
+    """A gloo group with a long timeout for the closing summary (made while every rank is at the start)."""
+    if world.size == 1:
+        return None
+    return dist.new_group(backend="gloo", timeout=GATHER_TIMEOUT)
+
+
+def _combine_ranks(report: FolderReport, world: runtime.World, group: dist.ProcessGroup | None) -> FolderReport:
+    """Every rank's report summed into one, on every rank; rank 0 prints the other ranks' lines."""
+    if group is None:
+        return report
+    reports: list[FolderReport | None] = [None] * world.size
+    dist.all_gather_object(reports, report, group=group)
+    if world.is_main:
+        for other in reports[1:]:
+            for line in [*other.notes, *other.skipped]:
+                tqdm.write(line)
+    return FolderReport.combine(reports)
 
 
 def colorize_folder(src: Path, dst: Path, colorizer: Colorizer, request: Control | None = None, *,
-                    out_format: str | None = None,
-                    skip_existing: bool = False, max_pixels: int = DEFAULT_MAX_PIXELS,
-                    batch_size: int = 8) -> FolderReport:
+                    out_format: str | None = None, skip_existing: bool = False,
+                    max_pixels: int = DEFAULT_MAX_PIXELS, jpeg_quality: int = 95, bit_depth: int | None = None,
+                    batch_size: int = 8, progress_interval: float = DEFAULT_PROGRESS_INTERVAL) -> FolderReport:
     """Colorize one image file or every image under a folder into `dst`, each at its own resolution.
 
-    Bad files (unreadable, truncated, too large) get one `path: reason` line and are skipped; the
-    rest still come out. Two reader threads decode ahead and a writer thread encodes behind the
-    network; consecutive images of one working size share a network call (up to `batch_size`).
-    Alpha is kept where the output format carries it (PNG, WebP, TIFF). Outputs are 8-bit sRGB.
+    Bad files (unreadable, truncated, too large for --max-pixels or for the memory free at this
+    render size) get one `path: reason` line and are skipped; the rest still come out. Two reader
+    threads decode ahead and a writer thread encodes behind the network; consecutive images of one
+    working size share a network call (up to `batch_size`, and as many as fit in memory). Alpha is
+    kept where the output format carries it (PNG, WebP, TIFF), and so are the input's EXIF, XMP, IPTC and
+    DPI (images.write_image); outputs are tagged sRGB. bit_depth: 8 or 16 bits per channel (16 only
+    in PNG and TIFF; other outputs get a skip line), None for the input's depth where the output
+    format holds it; jpeg_quality: 1-100 for JPEG and WebP outputs. Decoding notes (the first frame of
+    an animation only, say) are printed as `path: note: ...` lines.
+
+    Under torchrun (runtime.distributed) each rank takes every WORLD_SIZE-th file and the returned
+    report covers all ranks; only rank 0 prints progress and per-file lines. Progress is a tqdm bar
+    on a terminal, else a line every `progress_interval` seconds. Ctrl-C or SIGTERM stops the run
+    after the file being written (report.interrupted); `skip_existing` then resumes it.
     """
+    world = runtime.world() if dist.is_initialized() else runtime.World()  # the split needs the group
     pairs = plan_outputs(src, dst, out_format)
-    with ThreadPoolExecutor(2) as readers, ThreadPoolExecutor(1) as writers:
-        run = _FolderRun(colorizer, request, writers, total=len(pairs), batch_size=batch_size)
-        jobs = run.select(pairs, skip_existing)
-        for job, loaded in _read_ahead(jobs, max_pixels, readers, window=batch_size + 1):
-            if isinstance(loaded, str):
-                run.skip(job, loaded)
+    group = _gather_group(world)
+    run = _FolderRun(colorizer, request, _Encoding(jpeg_quality, bit_depth), batch_size, speaks=world.is_main)
+    # Ctrl-C and SIGTERM finish the file being written and stop, instead of killing the run mid-file
+    # (Ctrl-C would otherwise be click's `Aborted!` and exit 1, the status of a run with skipped files).
+    # The handlers stay while rank 0 waits for the others' reports: they stop, and report, too.
+    with runtime.stop_on_signals((signal.SIGINT, signal.SIGTERM)) as stop:
+        jobs = run.select(pairs, world, skip_existing)
+        run.progress = _progress(run.report.total, run.report.total - len(jobs), progress_interval, world.is_main)
+        with ThreadPoolExecutor(2) as readers, ThreadPoolExecutor(1) as writers:
+            for job, loaded in _read_ahead(jobs, max_pixels, colorizer, readers, window=batch_size + 1):
+                if stop["stop"]:
+                    break
+                if isinstance(loaded, str):
+                    run.skip(job, loaded)
+                else:
+                    run.add(job, loaded, writers)
+            if stop["stop"]:
+                readers.shutdown(cancel_futures=True)  # decodes not yet started are dropped
+                run.discard()
             else:
-                run.add(job, loaded)
-        run.flush(max_pending=0)
-        run.bar.close()
-    return run.report
+                run.flush(writers, max_pending=0)
+        run.progress.close()
+        return _combine_ranks(run.report, world, group)

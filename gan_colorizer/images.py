@@ -119,7 +119,10 @@ def _open_header(file: BinaryIO) -> Image.Image | None:
     prefix = file.read(16)
     for image_format in Image.ID:
         factory, accept = Image.OPEN[image_format]
-        accepted = accept is None or accept(prefix)
+        try:
+            accepted = accept is None or accept(prefix)
+        except (IndexError, struct.error):  # a prefix test reading past the end of a file of 0-3 bytes
+            continue
         if not accepted or isinstance(accepted, str):  # a str means "recognised but unsupported"
             continue
         file.seek(0)
@@ -139,18 +142,22 @@ def _refuse_above(name: str, size: tuple[int, int], max_pixels: int) -> None:
                          f"--max-pixels {max_pixels}; raise --max-pixels to colorize it")
 
 
-def check_pixel_count(path: Path, max_pixels: int) -> None:
+def check_pixel_count(path: Path, max_pixels: int) -> tuple[int, int] | None:
     """Refuse an image above `max_pixels` from its header, before decoding allocates it.
 
     Reads only the header; the error gives the true size (`x.png: 30000x30000 (900.0 megapixels)
     is above --max-pixels ...`). Files Pillow cannot parse pass: decoding reports them.
     read_image(path, max_pixels=...) does the same check on the header it parses anyway.
+    Returns the header's (height, width), as stored (before EXIF orientation), for further checks
+    (the folder runner's memory estimate); None when Pillow cannot parse the header.
     """
     try:
         with open(path, "rb") as file:
             header = _open_header(file)
-            if header is not None:
-                _refuse_above(str(path), header.size, max_pixels)
+            if header is None:
+                return None
+            _refuse_above(str(path), header.size, max_pixels)
+            return header.height, header.width
     except OSError as err:
         raise ImageError(f"{path}: cannot read ({err.strerror})") from None
 

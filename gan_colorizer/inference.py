@@ -10,7 +10,9 @@ the Python API and holds one prepared copy of the network; colour control is an 
 call, so one loaded model serves any mood. The folder runner (`folder.py`) drives it for
 `tools/colorize.py`.
 """
+import bisect
 import copy
+import os
 from pathlib import Path
 
 import cv2
@@ -28,6 +30,25 @@ DEFAULT_CHECKPOINT = Path(__file__).resolve().parents[1] / "checkpoints" / "defa
 # Shorter side the network sees. 256 is the training scale; 384/512 cost about 2x/4x the network time
 # and cut the chroma lost to resizing from 1.2 to 0.9/0.75 mean ΔE_ab (docs/performance.md).
 DEFAULT_RENDER_SIZE = 256
+# Peak memory of one network call on the CPU, measured with the bundled model (docs/performance.md,
+# "Memory"): the convolutions hold about 280 bytes per working pixel; the self-attention block on the
+# stride-16 features holds two N x N float32 score matrices, 9 bytes per pair of its N = pixels / 256
+# positions, beside 80 bytes per pixel of other activations. That term grows with the square of the
+# pixels: 26 GB at --render-size 3000 for a 3:2 photo, the size that got a 13.5 MP run OOM-killed.
+CONV_BYTES_PER_PIXEL = 280
+ATTENTION_BYTES_PER_PIXEL = 80
+ATTENTION_BYTES_PER_PAIR = 9
+ATTENTION_STRIDE = 16
+PAD_MULTIPLE = 32  # the generator pads its input to a multiple of its total stride
+# Full-resolution float32 arrays of one image while it is colorized (RGB, L, Lab, the merged Lab and
+# the gamut-mapped RGB, not all alive at once): 31 bytes per pixel measured on a 12 MP photo.
+FULL_RES_BYTES_PER_PIXEL = 32
+# The measured peaks above are met within 5 %; other processes allocate while a run goes on, so a run
+# is started only with 10 % to spare.
+HEADROOM = 1.1
+# A float image may overshoot [0, 1] a little after bicubic or Lanczos resampling (up to about 0.1 at
+# hard edges); such values are clipped. Anything further out is another scale (0...255) and refused.
+FLOAT_SLACK = 0.1
 
 
 def fold_batchnorm(module: nn.Module) -> nn.Module:
@@ -67,6 +88,47 @@ def shrink_L(L: np.ndarray, render_size: int) -> np.ndarray:
     return cv2.resize(L, (width, height), interpolation=cv2.INTER_AREA)
 
 
+def network_memory(height: int, width: int, render_size: int, batch: int = 1) -> int:
+    """Bytes one network call needs for `batch` images of size (height, width) at `render_size`.
+
+    The larger of the convolution peak and the attention peak (each measured, see the constants
+    above), on the padded working size. Models without attention get an estimate on the safe side.
+    """
+    padded_h, padded_w = (-(-side // PAD_MULTIPLE) * PAD_MULTIPLE for side in working_size(height, width, render_size))
+    pixels = padded_h * padded_w
+    positions = pixels / ATTENTION_STRIDE**2
+    per_image = max(CONV_BYTES_PER_PIXEL * pixels,
+                    ATTENTION_BYTES_PER_PIXEL * pixels + ATTENTION_BYTES_PER_PAIR * positions**2)
+    return int(batch * per_image)
+
+
+def memory_needed(height: int, width: int, render_size: int, full_size_images: int = 1) -> int:
+    """Bytes to colorize one (height, width) image, with HEADROOM: the network at `render_size` plus
+    the full-resolution arrays of `full_size_images` images."""
+    full_size = full_size_images * FULL_RES_BYTES_PER_PIXEL * height * width
+    return int(HEADROOM * (network_memory(height, width, render_size) + full_size))
+
+
+def available_memory() -> int | None:
+    """Bytes this process can still allocate without swapping or the OOM killer: the kernel's
+    MemAvailable (free plus reclaimable cache), else free pages; None where neither is known."""
+    try:
+        with open("/proc/meminfo") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024  # the kernel reports kB
+    except OSError:  # not Linux
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError):  # macOS and Windows name neither
+        return None
+
+
+def _gigabytes(size: float) -> str:
+    return f"{size / 1e9:.1f} GB"
+
+
 @torch.inference_mode()
 def predict_ab(generator: nn.Module, small_L: np.ndarray, hints: torch.Tensor | None = None) -> np.ndarray:
     """(B, h, w) L in [0, 100] -> (B, h, w, 2) float32 a*b* in Lab units, one network call.
@@ -98,7 +160,9 @@ def array_to_rgb(image: np.ndarray) -> np.ndarray:
     """A numpy image as users hold it -> (H, W, 3) float32 sRGB in [0, 1].
 
     image: (H, W), (H, W, 1), (H, W, 3) or (H, W, 4) (alpha dropped); uint8, uint16, or float in
-    [0, 1] (values outside are clipped). Raises ImageError for anything else.
+    [0, 1]. A float image is never rescaled by guessing: one with values far outside [0, 1] (a 0...255
+    float image, say) is refused, as it would otherwise come out all white; a small overshoot
+    (FLOAT_SLACK) is clipped. Raises ImageError for anything else.
     """
     image = np.asarray(image)
     if image.ndim == 2:
@@ -108,10 +172,25 @@ def array_to_rgb(image: np.ndarray) -> np.ndarray:
     if image.dtype == np.uint8 or image.dtype == np.uint16:
         rgb = image[..., :3].astype(np.float32) / float(np.iinfo(image.dtype).max)
     elif np.issubdtype(image.dtype, np.floating):
-        rgb = np.clip(image[..., :3], 0.0, 1.0).astype(np.float32)
+        rgb = _checked_float_rgb(image[..., :3])
     else:
         raise ImageError(f"image array of dtype {image.dtype}: expected uint8, uint16 or float in [0, 1]")
     return np.ascontiguousarray(np.broadcast_to(rgb, (*rgb.shape[:2], 3)))
+
+
+def _checked_float_rgb(rgb: np.ndarray) -> np.ndarray:
+    """(H, W, C) float in [0, 1] -> float32, clipped; ImageError for NaN or values of another scale."""
+    low, high = float(rgb.min()), float(rgb.max())  # NaN propagates through both
+    if np.isnan(low) or np.isnan(high):
+        raise ImageError("float image with NaN values: expected values in [0, 1]")
+    if high > 1.0 + FLOAT_SLACK:
+        raise ImageError(f"float image with values up to {high:.1f}: expected [0, 1]; "
+                         f"divide by 255 (or pass uint8)")
+    if low < -FLOAT_SLACK:
+        raise ImageError(f"float image with values down to {low:.1f}: expected [0, 1]")
+    if low >= 0.0 and high <= 1.0:
+        return np.asarray(rgb, dtype=np.float32)  # no copy for a float32 image already in range
+    return np.clip(rgb, 0.0, 1.0).astype(np.float32)
 
 
 class Colorizer:
@@ -120,6 +199,7 @@ class Colorizer:
     >>> colorizer = Colorizer.from_checkpoint()             # the bundled default model
     >>> rgb8 = colorizer(gray)                              # (H, W) or (H, W, 3|4) array -> (H, W, 3) uint8
     >>> warm = colorizer(gray, mood="warm", strength=0.7)   # the same loaded model, another mood
+    >>> rgb8 = colorizer("scan.tif")                        # a path is read with images.read_image
 
     The generator is copied once, BatchNorm folded into its convs and laid out channels_last (faster
     on CPU convolutions), so the caller's module is left untouched. Colour control (`mood.control`:
@@ -129,6 +209,10 @@ class Colorizer:
     own unhinted prediction's (one more network call). Other generators, or `learned=False`, get the
     fallback: the predicted a*b* shifted toward the target statistics (mood.shift_ab). L is never
     touched either way.
+
+    Before the network runs, the memory an image needs at `render_size` is estimated and compared
+    with what the machine has free (`check_memory`): too much is one ImageError naming a render size
+    that fits, instead of an OOM kill.
     """
 
     def __init__(self, generator: nn.Module, device: torch.device | str = "cpu",
@@ -157,14 +241,55 @@ class Colorizer:
         generator, _ = checkpoint.load_generator(Path(path), "cpu")
         return cls(generator, device, render_size)
 
-    def __call__(self, image: np.ndarray, *, mood: str | None = None, color: str | None = None,
+    def __call__(self, image: np.ndarray | Path | str, *, mood: str | None = None, color: str | None = None,
                  reference: Path | str | None = None, strength: float = 1.0, learned: bool = True) -> np.ndarray:
-        """(H, W) or (H, W, 3|4) uint8/uint16/float image -> (H, W, 3) uint8 colorized sRGB, same size.
+        """(H, W) or (H, W, 3|4) uint8/uint16/float image, or an image file's path -> (H, W, 3) uint8
+        colorized sRGB, same size.
 
-        A colour image is colorized from its lightness alone, as if it were gray. At most one of
-        mood / color / reference; see `mood.control`.
+        A float image must hold values in [0, 1] (`array_to_rgb`). A colour image is colorized from
+        its lightness alone, as if it were gray. At most one of mood / color / reference; see
+        `mood.control`. Raises ImageError for an unreadable file, a bad array, or an image that
+        needs more memory than the machine has at this render size.
         """
-        return self.colorize(image, moods.control(mood, color, reference, strength, learned))
+        return self.colorize(self._input_rgb(image), moods.control(mood, color, reference, strength, learned))
+
+    def _input_rgb(self, image: np.ndarray | Path | str) -> np.ndarray:
+        """A path or an array -> (H, W, 3) float32 rgb in [0, 1], after the memory check.
+
+        An array is checked from its shape, before any full-size copy; a file after decoding (the
+        decoder is what tells its size; the folder runner checks file headers instead).
+        """
+        if isinstance(image, str | Path):
+            rgb = images.read_image(Path(image)).rgb
+            self.check_memory(*rgb.shape[:2], name=str(image))
+            return rgb
+        image = np.asarray(image)
+        if image.ndim in (2, 3):
+            self.check_memory(*image.shape[:2])
+        return array_to_rgb(image)
+
+    def check_memory(self, height: int, width: int, name: str = "image", full_size_images: int = 1) -> None:
+        """Refuse, before allocating anything, an (height, width) image that needs more memory than is free.
+
+        full_size_images: how many images' full-resolution arrays are alive at once (the folder
+        runner decodes one while it renders another). Raises ImageError naming the estimate, the
+        memory available and the largest render size that fits, e.g. `x.jpg (13.5 MP): --render-size
+        3000 needs about 29.5 GB; this machine has 8.0 GB available: use --render-size 2112 or less`.
+        Does nothing where free memory is unknown. On a GPU it counts host memory only.
+        """
+        available = available_memory()
+        needed = memory_needed(height, width, self.render_size, full_size_images)
+        if available is None or needed <= available:
+            return
+        sizes = range(16, self.render_size)  # the estimate grows with the render size: bisect it
+        fits = bisect.bisect_right(sizes, available, key=lambda size: memory_needed(height, width, size,
+                                                                                  full_size_images))
+        where = (f"{name} ({height * width / 1e6:.1f} MP): --render-size {self.render_size} needs about "
+                 f"{_gigabytes(needed)}; this machine has {_gigabytes(available)} available")
+        if fits == 0:
+            raise ImageError(f"{where}, too little even at --render-size 16: use a smaller image or free memory")
+        size = sizes[fits - 1]
+        raise ImageError(f"{where}: use --render-size {size - size % 32 if size >= 64 else size} or less")
 
     def colorize(self, image: np.ndarray, request: moods.Control | None = None) -> np.ndarray:
         """The call above with the colour request already resolved (`mood.control`), for callers that

@@ -68,14 +68,15 @@ def test_broken_files_get_one_line_each_and_the_rest_comes_out(tmp_path: Path, t
     Image.fromarray(gray_photo()).save(source / "good.png")
     Image.fromarray(gray_photo()).save(source / "whole.jpg")
     Image.fromarray(gray_photo(400, 300)).save(source / "huge.png")
+    (source / "two_bytes.bmp").write_bytes(b"BM")  # shorter than any header: Pillow's prefix tests read past it
     result = run("--in", source, "--out", tmp_path / "out", "--checkpoint", tiny_checkpoint, "--max-pixels", 100_000)
     assert result.exit_code == 1 and isinstance(result.exception, SystemExit)
     assert "Traceback" not in result.output
     lines = result.output.splitlines()
-    for bad in [*(path.name for path in broken_files.values()), "huge.png"]:
+    for bad in [*(path.name for path in broken_files.values()), "huge.png", "two_bytes.bmp"]:
         assert len([line for line in lines if f"{bad}:" in line]) == 1, result.output
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["good.png", "whole.jpg"]
-    assert lines[-1] == f"Error: {len(broken_files) + 1} file(s) skipped; reasons printed above"
+    assert lines[-1] == f"Error: {len(broken_files) + 2} file(s) skipped; reasons printed above"
 
 
 @pytest.mark.parametrize("out", ["in", "in/sub", "in/../in/colored"])
@@ -126,3 +127,50 @@ def test_wrong_checkpoint_is_one_error_line(tmp_path: Path, kind: str) -> None:
     assert result.output.startswith("Error:") and "model.pt" in result.output
     assert len(result.output.splitlines()) == 1
     assert not (tmp_path / "out").exists()
+
+
+def test_decoding_notes_metadata_and_bit_depth_reach_the_outputs(tmp_path: Path, tiny_checkpoint: Path) -> None:
+    source = tmp_path / "in"
+    source.mkdir()
+    gray = gray_photo()
+    frames = [Image.fromarray(np.roll(gray, shift, axis=1)) for shift in (0, 5, 10)]
+    frames[0].save(source / "animated.gif", save_all=True, append_images=frames[1:], duration=100, loop=0)
+    exif = Image.Exif()
+    exif[0x010E] = "Grandmother's farm, 1931"  # ImageDescription
+    Image.fromarray(gray).save(source / "captioned.jpg", exif=exif.tobytes(), dpi=(600, 600))
+    Image.fromarray(gray.astype(np.uint16) * 257).save(source / "scan16.png")
+    result = run("--in", source, "--out", tmp_path / "out", "--checkpoint", tiny_checkpoint)
+    assert result.exit_code == 0, result.output
+    assert f"{source / 'animated.gif'}: note: animated GIF with 3 frames: only the first frame is colorized" \
+        in result.output.splitlines()
+    with Image.open(tmp_path / "out" / "captioned.jpg") as written:
+        assert written.getexif()[0x010E] == "Grandmother's farm, 1931"
+        assert tuple(round(d) for d in written.info["dpi"]) == (600, 600)
+    assert images.read_image(tmp_path / "out" / "scan16.png").bit_depth == 16  # --bit-depth same, the default
+    eight = run("--in", source / "scan16.png", "--out", tmp_path / "eight", "--checkpoint", tiny_checkpoint,
+                "--bit-depth", 8)
+    assert eight.exit_code == 0 and images.read_image(tmp_path / "eight" / "scan16.png").bit_depth == 8
+
+
+def test_bit_depth_16_into_jpeg_is_refused(tmp_path: Path, tiny_checkpoint: Path) -> None:
+    Image.fromarray(gray_photo()).save(tmp_path / "a.jpg")
+    upfront = run("--in", tmp_path / "a.jpg", "--out", tmp_path / "out", "--checkpoint", tiny_checkpoint,
+                  "--bit-depth", 16, "--format", "jpg")
+    assert upfront.exit_code == 1 and isinstance(upfront.exception, SystemExit)
+    assert upfront.output == "Error: --bit-depth 16 needs --format png or tif; jpg holds 8 bits per channel\n"
+    per_file = run("--in", tmp_path / "a.jpg", "--out", tmp_path / "out", "--checkpoint", tiny_checkpoint,
+                   "--bit-depth", 16)
+    assert per_file.exit_code == 1 and isinstance(per_file.exception, SystemExit)
+    assert f"{tmp_path / 'out' / 'a.jpg'}: .jpg holds 8 bits per channel" in per_file.output
+    assert not (tmp_path / "out" / "a.jpg").exists()
+
+
+def test_jpeg_quality_is_used(tmp_path: Path, tiny_checkpoint: Path) -> None:
+    Image.fromarray(gray_photo(120, 160)).save(tmp_path / "a.jpg", quality=95)
+    sizes = {}
+    for quality in (30, 95):
+        result = run("--in", tmp_path / "a.jpg", "--out", tmp_path / str(quality), "--checkpoint", tiny_checkpoint,
+                     "--jpeg-quality", quality)
+        assert result.exit_code == 0, result.output
+        sizes[quality] = (tmp_path / str(quality) / "a.jpg").stat().st_size
+    assert sizes[30] < 0.7 * sizes[95]
