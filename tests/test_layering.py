@@ -4,8 +4,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 # Lower index = lower layer. A module may import only modules with a smaller index.
-ORDER = ["errors", "config", "runtime", "color", "images", "models", "losses", "data", "metrics", "mood", "hint",
-         "checkpoint", "visual", "validation", "inference", "folder", "evaluate", "train", "adversarial"]
+ORDER = ["errors", "assets", "config", "runtime", "color", "images", "models", "losses", "data", "metrics", "mood",
+         "hint", "checkpoint", "visual", "validation", "onnx_backend", "inference", "folder", "evaluate", "train",
+         "adversarial", "cli"]
 
 
 def _layer(module: str) -> int | None:

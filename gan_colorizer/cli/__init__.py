@@ -1,4 +1,10 @@
-"""Click options and error handling that the training tools share, so each tool stays a few lines.
+"""The command-line tools, one module each, and what they share (this file), so each tool stays a few lines.
+
+`gan_colorizer.cli.colorize`, `.pretrain`, `.train_gan`, `.evaluate`, `.export` and `.serve` each hold
+one click command `main`: the console scripts `gan-colorizer-<tool>` call it, and `tools/<tool>.py`
+in a checkout is a two-line wrapper around it. Every command answers `--help` and `--version` without
+importing torch (a few seconds on a laptop): the tools import the package's torch-bound modules
+inside their bodies, and this module imports none at load time.
 
 Under torchrun every rank runs the tool; only rank 0 speaks (INFO logs, the summary, `Error:` lines),
 the others log warnings only and exit with the same status.
@@ -10,10 +16,17 @@ from pathlib import Path
 
 import click
 
-from gan_colorizer import checkpoint, config
+from gan_colorizer import __version__, config
+from gan_colorizer.assets import asset_path
 from gan_colorizer.errors import ColorizerError
 
-CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+CONFIGS = asset_path("configs")
+
+
+def version_option(func: Callable) -> Callable:
+    """--version: the package's version, read from gan_colorizer.__version__ (no metadata lookup, so it
+    holds in a clone that was never installed)."""
+    return click.version_option(__version__, "--version", message="%(prog)s (gan_colorizer) %(version)s")(func)
 
 
 def training_options(func: Callable) -> Callable:
@@ -50,6 +63,8 @@ def finish(result, out: Path, export: Path | None) -> None:
             raise SystemExit(130)
         return
     if export is not None and not result.interrupted:
+        from gan_colorizer import checkpoint  # torch: imported when a run ends, not for --help
+
         checkpoint.export_generator(out / "best.pt", export)
         click.echo(f"exported the generator to {export}")
     summary = ", ".join(f"{k} {v:.3f}" for k, v in result.metrics.items())
