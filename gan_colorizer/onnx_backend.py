@@ -45,16 +45,18 @@ def export_onnx(generator: nn.Module, path: Path) -> list[str]:
         example += (torch.zeros(1, HINT_SIZE),)
     input_names = [INPUT_L, INPUT_HINT] if takes_hint else [INPUT_L]
     image_axes = {0: "batch", 2: "height", 3: "width"}
+    dynamic_axes = {INPUT_L: image_axes, OUTPUT_AB: image_axes} | ({INPUT_HINT: {0: "batch"}} if takes_hint else {})
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     try:
         with warnings.catch_warnings(), torch.no_grad():
-            # The one data-dependent branch, `if pad_h or pad_w`, is traced taken on purpose (see above).
+            # The one data-dependent branch, `if pad_h or pad_w`, is traced taken on purpose (see above),
+            # and the exporter's deprecation notice is the choice the module doc explains.
             warnings.simplefilter("ignore", torch.jit.TracerWarning)
+            warnings.simplefilter("ignore", DeprecationWarning)
             torch.onnx.export(generator, example, str(tmp), dynamo=False, input_names=input_names,
-                              output_names=[OUTPUT_AB], do_constant_folding=True,
-                              dynamic_axes={INPUT_L: image_axes, OUTPUT_AB: image_axes, INPUT_HINT: {0: "batch"}})
+                              output_names=[OUTPUT_AB], dynamic_axes=dynamic_axes, do_constant_folding=True)
         os.replace(tmp, path)
     except OSError as err:
         tmp.unlink(missing_ok=True)
@@ -74,7 +76,8 @@ class OnnxGenerator:
 
     device = torch.device("cpu")
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, threads: int | None = None) -> None:
+        """threads: onnxruntime's intra-op threads; None lets it use every core."""
         try:
             import onnxruntime
         except ModuleNotFoundError:
@@ -84,7 +87,9 @@ class OnnxGenerator:
         if not path.is_file():
             raise CheckpointError(f"{path}: no such ONNX model")
         try:
-            self.session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+            options = onnxruntime.SessionOptions()
+            options.intra_op_num_threads = threads or 0  # 0: onnxruntime's default
+            self.session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         except Exception:  # onnxruntime raises its own classes (Fail, InvalidProtobuf, ...) for foreign bytes
             raise CheckpointError(f"{path}: not a readable ONNX model (make one with gan-colorizer-export)") from None
         names = [node.name for node in self.session.get_inputs()]
