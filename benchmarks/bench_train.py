@@ -19,6 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from gan_colorizer.config import load_config  # noqa: E402
 from gan_colorizer.models import build  # noqa: E402
+from gan_colorizer.train import freeze_encoder  # noqa: E402
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 MODELS = {"mobilenet_unet": load_config(CONFIGS / "pretrain.yaml"), "pix2pix_unet": load_config(CONFIGS / "pix2pix.yaml")}
@@ -29,10 +30,8 @@ def step_seconds(name: str, batch_size: int, size: int, steps: int, channels_las
     torch.manual_seed(0)
     fmt = torch.channels_last if channels_last else torch.contiguous_format
     cfg = MODELS[name]
-    model = build(cfg.model.name, **cfg.model.args).to(memory_format=fmt).train()
-    if cfg.train.freeze_encoder_layers:
-        model.encoder[:cfg.train.freeze_encoder_layers].requires_grad_(False)
-    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4)
+    model = build(cfg.model.name, kind="generator", **cfg.model.args).to(memory_format=fmt).train()
+    optimizer = torch.optim.AdamW(freeze_encoder(model, cfg.train.freeze_encoder_layers), lr=1e-4)
     L_n = torch.rand(batch_size, 1, size, size).mul(2).sub(1).contiguous(memory_format=fmt)
     ab_n = torch.rand(batch_size, 2, size, size).mul(2).sub(1) * 0.3
     times = []

@@ -7,19 +7,16 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from gan_colorizer import checkpoint, color, losses
+from gan_colorizer import checkpoint, color, losses, metrics
 from gan_colorizer.config import ModelConfig, RunConfig
 from gan_colorizer.errors import ConfigError
+from gan_colorizer.loaders import Photos, open_photos
 from gan_colorizer.models import build
-from gan_colorizer.train import RunResult, Trainer, bare, distribute, freeze_encoder, make_scheduler
+from gan_colorizer.runtime import seed_everything
+from gan_colorizer.train import (RunResult, Trainer, bare, check_run_dir, distribute, freeze_encoder, lpips_if_needed,
+                                 make_scheduler)
 
 log = logging.getLogger(__name__)
-
-
-def generator_config(cfg: RunConfig, init: Path) -> RunConfig:
-    """The run config with its model section taken from the --init generator checkpoint."""
-    entry = checkpoint.read(init)["generator"]
-    return replace(cfg, model=ModelConfig(name=entry["name"], args=entry["args"], encoder_weights="none"))
 
 
 class GanTrainer(Trainer):
@@ -37,22 +34,12 @@ class GanTrainer(Trainer):
 
     stage = "gan"
 
-    def __init__(self, cfg: RunConfig, data_path: Path, run_dir: Path, device: torch.device, resume: bool,
-                 init: Path | None = None) -> None:
-        self.best_metric = cfg.gan.best_metric
-        super().__init__(cfg, data_path, run_dir, device, resume)
+    def __init__(self, cfg: RunConfig, run_dir: Path, device: torch.device, photos: Photos, state: dict | None,
+                 generator: nn.Module, disc: nn.Module, lpips_net: nn.Module | None = None) -> None:
+        super().__init__(cfg, run_dir, device, photos, state, lpips_net)
         t, g = cfg.train, cfg.gan
-        if self.state is None and init is None:
-            raise ConfigError("train_gan needs --init (a pretrained generator checkpoint) or --resume of a GAN run")
-        if self.state is not None:
-            where = self.run_dir / "last.pt"
-            self.generator = checkpoint.build_network(self.state["generator"], where)
-            self.disc = checkpoint.build_network(self.state["discriminator"], where)
-        else:
-            self.generator, _ = checkpoint.load_generator(init, use_ema=True)
-            self.disc = build(g.discriminator, **g.discriminator_args)
-        self.generator.to(device, memory_format=torch.channels_last).train()
-        self.disc.to(device, memory_format=torch.channels_last).train()
+        self.generator = generator.to(device, memory_format=torch.channels_last).train()
+        self.disc = disc.to(device, memory_format=torch.channels_last).train()
         self.ema = copy.deepcopy(self.generator).eval().requires_grad_(False)
         trainable = freeze_encoder(self.generator, t.freeze_encoder_layers)
         self.generator, self.disc = distribute(self.generator, device), distribute(self.disc, device)
@@ -92,7 +79,7 @@ class GanTrainer(Trainer):
         terms = {"loss_g_l1": l1.item(), "loss_g_adv": adv.item()}
         if g.perceptual_weight:
             fake_rgb, real_rgb = color.lab_to_rgb_torch(L_n, fake_ab_n), color.lab_to_rgb_torch(L_n, real_ab_n)
-            perceptual = self.lpips_net()(fake_rgb, real_rgb, normalize=True).mean()
+            perceptual = self.lpips(fake_rgb, real_rgb, normalize=True).mean()
             total = total + g.perceptual_weight * perceptual
             terms["loss_g_lpips"] = perceptual.item()
         if g.colourfulness_weight:
@@ -153,9 +140,28 @@ class GanTrainer(Trainer):
                 "schedulers": {"g": self.sched_g.state_dict(), "d": self.sched_d.state_dict()}}
 
 
-def train_gan(cfg: RunConfig, data_path: Path, run_dir: Path, device: torch.device, resume: bool = False,
+def train_gan(cfg: RunConfig, run_dir: Path, device: torch.device, state: dict | None = None,
               init: Path | None = None) -> RunResult:
-    """Adversarial fine-tuning from a pretrained generator (--init) or a GAN run's last.pt (--resume)."""
-    if init is not None and not (resume and (Path(run_dir) / "last.pt").exists()):
-        cfg = generator_config(cfg, init)
-    return GanTrainer(cfg, data_path, run_dir, device, resume, init).run()
+    """Adversarial fine-tuning from a pretrained generator (--init) or a GAN run's last.pt (`state`).
+
+    A new run takes its model section from the --init checkpoint, read once. Everything that can
+    fail on the user's input is checked before the trainer exists and before anything is written.
+    """
+    check_run_dir(run_dir, state)
+    seed_everything(cfg.train.seed)
+    g = cfg.gan
+    if state is None and init is None:
+        raise ConfigError("train_gan needs --init (a pretrained generator checkpoint) or --resume of a GAN run")
+    if state is None:
+        init_ckpt = checkpoint.read(init)
+        entry = init_ckpt["generator"]
+        cfg = replace(cfg, model=ModelConfig(name=entry["name"], args=entry["args"], encoder_weights="none"))
+        generator = checkpoint.generator_from(init_ckpt, init, use_ema=True)
+        disc = build(g.discriminator, kind="discriminator", **g.discriminator_args)
+    else:
+        where = Path(run_dir) / "last.pt"
+        generator = checkpoint.build_network(state["generator"], where)
+        disc = checkpoint.build_network(state["discriminator"], where)
+    metrics.better(cfg.train.best_metric)
+    lpips_net = lpips_if_needed(cfg, device)
+    return GanTrainer(cfg, run_dir, device, open_photos(cfg), state, generator, disc, lpips_net).run()

@@ -14,6 +14,7 @@ from torch import nn
 
 from gan_colorizer.errors import CheckpointError, ConfigError
 from gan_colorizer.models import build
+from gan_colorizer.runtime import unwrap
 
 FORMAT = 1
 
@@ -52,9 +53,7 @@ def read(path: Path) -> dict:
 
 def network_entry(name: str, args: dict, module: nn.Module) -> dict:
     """{"name", "args", "state_dict"} of an unwrapped module (DDP/compile wrappers are peeled off)."""
-    module = getattr(module, "module", module)
-    module = getattr(module, "_orig_mod", module)
-    return {"name": name, "args": dict(args), "state_dict": module.state_dict()}
+    return {"name": name, "args": dict(args), "state_dict": unwrap(module).state_dict()}
 
 
 def build_network(entry: dict, path: Path) -> nn.Module:
@@ -74,24 +73,18 @@ def load_generator(path: Path, device: torch.device | str = "cpu", use_ema: bool
     Works on training checkpoints of either stage and on generator-only exports.
     """
     ckpt = read(path)
+    return generator_from(ckpt, path, device, use_ema), ckpt
+
+
+def generator_from(ckpt: dict, path: Path, device: torch.device | str = "cpu", use_ema: bool = True) -> nn.Module:
+    """The generator of a checkpoint already read (`read`), so a command reads each file once."""
     generator = build_network(ckpt["generator"], path)
     if use_ema and ckpt.get("ema") is not None:
         try:
             generator.load_state_dict(ckpt["ema"])
         except RuntimeError:
             raise CheckpointError(f"{path}: EMA weights do not match the generator") from None
-    return generator.to(device).eval(), ckpt
-
-
-def load_state_dict_file(path: Path) -> dict:
-    """A bare state_dict file (pretrained encoder weights), read with weights_only."""
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception:  # foreign bytes: see read()
-        raise CheckpointError(f"{path}: not a readable weights file") from None
-    if not isinstance(state, dict):
-        raise CheckpointError(f"{path}: expected a state_dict of tensors")
-    return state
+    return generator.to(device).eval()
 
 
 def export_generator(src: Path, dst: Path) -> None:

@@ -22,15 +22,71 @@ def _check(condition: bool, key: str, message: str) -> None:
 
 
 @dataclass(frozen=True)
+class DegradeConfig:
+    """Old-print/scan damage applied to training inputs (gan_colorizer.degrade): `p`, then each effect.
+
+    `p` is the chance that a sample is degraded at all (0 = never: inputs are the clean photos); a
+    degraded sample gets each effect with its own `*_p`, strength drawn uniformly from its [low, high]
+    range. Lengths are pixels of a 256-px short side and scale with the image. Why each effect and
+    its order: the docstring of gan_colorizer.degrade.
+    """
+
+    p: float = 0.0
+    exposure_p: float = 0.4
+    exposure: tuple[float, float] = (2.0, 8.0)  # std of a smooth brightness drift, L units
+    vignette_p: float = 0.3
+    vignette: tuple[float, float] = (0.1, 0.35)  # share of L lost in the corners
+    grain_p: float = 0.6
+    grain: tuple[float, float] = (1.5, 6.0)  # film grain std at mid-gray, L units
+    grain_size: tuple[float, float] = (0.7, 2.0)  # grain clump size, px
+    fade_p: float = 0.7
+    fade_black: tuple[float, float] = (0.0, 20.0)  # L of the faded print's deepest black
+    fade_white: tuple[float, float] = (0.0, 12.0)  # L lost by the paper white
+    fade_gamma: tuple[float, float] = (0.8, 1.25)  # midtone curve (> 1 darkens)
+    fade_clip: tuple[float, float] = (0.0, 8.0)  # L clipped at each end: crushed shadows, blown whites
+    texture_p: float = 0.1
+    texture: tuple[float, float] = (0.5, 2.5)  # paper surface relief, L units
+    scratch_p: float = 0.3
+    scratches: tuple[int, int] = (1, 5)  # lines per image
+    dust_p: float = 0.4
+    dust: tuple[int, int] = (3, 40)  # specks per 256 x 256 px
+    blur_p: float = 0.5
+    blur: tuple[float, float] = (0.4, 1.5)  # gaussian sigma, px (defocus disks of similar size)
+    noise_p: float = 0.5
+    noise: tuple[float, float] = (0.5, 2.5)  # scanner noise std, L units
+    jpeg_p: float = 0.5
+    jpeg_quality: tuple[int, int] = (30, 90)
+
+    def __post_init__(self) -> None:
+        for item in dataclasses.fields(self):
+            key, value = f"data.degrade.{item.name}", getattr(self, item.name)
+            if item.name == "p" or item.name.endswith("_p"):
+                _check(0.0 <= value <= 1.0, key, f"must be a probability in [0, 1], got {value}")
+            else:
+                _check(0 <= value[0] <= value[1], key, f"must be a range [low, high] with 0 <= low <= high, got {list(value)}")
+        _check(self.fade_gamma[0] > 0, "data.degrade.fade_gamma", f"must be positive, got {list(self.fade_gamma)}")
+        _check(self.fade_black[1] + self.fade_white[1] < 100, "data.degrade.fade_black",
+               f"plus fade_white must stay under 100 L, got {self.fade_black[1]} + {self.fade_white[1]}")
+        _check(self.fade_clip[1] < 50, "data.degrade.fade_clip", f"must stay under 50 L, got {list(self.fade_clip)}")
+        _check(1 <= self.jpeg_quality[0] and self.jpeg_quality[1] <= 100, "data.degrade.jpeg_quality",
+               f"must lie in [1, 100], got {list(self.jpeg_quality)}")
+
+
+@dataclass(frozen=True)
 class DataConfig:
     """Which photos, how they are split and how training crops are cut."""
 
+    paths: tuple[str, ...] = ()  # the photo folders / .zip files (--data); recorded so a run says what it saw
     val_fraction: float = 0.1  # share of photos held out for validation
     seed: int = 0  # split seed: the same seed gives the same split from a folder or its zip
     size: int = 256  # training crop side in pixels
     min_crop: float = 0.7  # smallest crop side, as a share of min(short side, size): zoom-in range
     gray_threshold: float = 5.0  # photos with Hasler-Süsstrunk colourfulness below this are left out
     workers: int = 2  # DataLoader decode processes (0 = decode in the main process)
+    # Per-photo sampling weight by source label or key pattern, e.g. {extra/endlesssky_*: 0.2}: 251 game
+    # landscapes then weigh like 50 photos. Weights of several matches multiply; unmatched photos weigh 1.
+    source_weights: dict = field(default_factory=dict)
+    degrade: DegradeConfig = field(default_factory=DegradeConfig)  # old-scan damage on training inputs
 
     def __post_init__(self) -> None:
         _check(0.0 <= self.val_fraction < 1.0, "data.val_fraction", f"must be in [0, 1), got {self.val_fraction}")
@@ -38,6 +94,9 @@ class DataConfig:
         _check(0.1 <= self.min_crop <= 1.0, "data.min_crop", f"must be in [0.1, 1], got {self.min_crop}")
         _check(self.gray_threshold >= 0, "data.gray_threshold", f"must be >= 0, got {self.gray_threshold}")
         _check(self.workers >= 0, "data.workers", f"must be >= 0, got {self.workers}")
+        for pattern, weight in self.source_weights.items():
+            _check(isinstance(weight, (int, float)) and not isinstance(weight, bool) and weight >= 0,
+                   f"data.source_weights.{pattern}", f"must be a number >= 0, got {weight!r}")
 
 
 @dataclass(frozen=True)
@@ -67,6 +126,7 @@ class TrainConfig:
     seed: int = 0  # weight init and augmentation
     amp: bool = True  # mixed precision, used on CUDA only
     max_minutes: float = 0.0  # wall-clock budget of one invocation (0 = none): then validate, save and end
+    best_metric: str = "psnr"  # the val metric (metrics.COLUMNS, one with a better direction) that picks best.pt
 
     def __post_init__(self) -> None:
         for key in ("steps", "batch_size", "val_every", "log_every"):
@@ -83,8 +143,7 @@ class TrainConfig:
         _check(self.max_minutes >= 0, "train.max_minutes", f"must be >= 0 (0 = no limit), got {self.max_minutes}")
 
 
-GAN_MODES = ("vanilla", "lsgan", "hinge")
-BEST_METRICS = {"lpips": "min", "cf_gap": "min", "l1": "min", "psnr": "max"}  # val metric -> better direction
+GAN_MODES = ("vanilla", "lsgan", "hinge")  # the adversarial losses of losses.gan_loss
 
 
 @dataclass(frozen=True)
@@ -106,13 +165,10 @@ class GanConfig:
     beta1: float = 0.5  # pix2pix/DCGAN: a short momentum memory suits a moving adversarial target
     d_pretrain_steps: int = 100  # "NoGAN": D alone against the frozen pretrained G before joint steps
     ema_decay: float = 0.999  # the EMA generator is what validation, best.pt and export use
-    best_metric: str = "lpips"  # lpips | cf_gap | l1 | psnr: picks best.pt
     collapse_steps: int = 200  # warn when D's loss stays near 0 this many steps in a row
 
     def __post_init__(self) -> None:
         _check(self.mode in GAN_MODES, "gan.mode", f"must be one of {', '.join(GAN_MODES)}, got {self.mode!r}")
-        _check(self.best_metric in BEST_METRICS, "gan.best_metric",
-               f"must be one of {', '.join(BEST_METRICS)}, got {self.best_metric!r}")
         for key in ("l1_weight", "adv_weight", "perceptual_weight", "colourfulness_weight", "d_pretrain_steps"):
             _check(getattr(self, key) >= 0, f"gan.{key}", f"must be >= 0, got {getattr(self, key)}")
         _check(self.lr_d > 0, "gan.lr_d", f"must be positive, got {self.lr_d}")
@@ -152,6 +208,15 @@ def _coerce(value: Any, kind: Any, key: str) -> Any:
     if kind is dict:
         _check(isinstance(value, dict), key, f"expected a mapping, got {value!r}")
         return value
+    if typing.get_origin(kind) is tuple:  # YAML and --set give lists
+        items = typing.get_args(kind)
+        if items[-1] is Ellipsis:  # tuple[str, ...], e.g. data.paths: a list, or one value alone
+            value = [value] if isinstance(value, str) else value
+            _check(isinstance(value, (list, tuple)), key, f"expected a list, got {value!r}")
+            return tuple(_coerce(item, items[0], key) for item in value)
+        _check(isinstance(value, (list, tuple)) and len(value) == len(items), key,  # a range [low, high]
+               f"expected a list of {len(items)} numbers, e.g. [1, 2], got {value!r}")
+        return tuple(_coerce(item, kind_of_item, key) for item, kind_of_item in zip(value, items))
     return _from_dict(kind, value, key)
 
 
@@ -221,6 +286,27 @@ def _merge(base: dict, update: dict) -> dict:
     return merged
 
 
+def resolve_config(config_path: Path | None, default: Path, overrides: dict, stored: dict | None = None) -> RunConfig:
+    """A run's config: shipped defaults < --config < named flags < --set; when resuming, the run's
+    stored config (`stored`, from its last.pt) stands in for the defaults, and its model must stay."""
+    if stored is None:
+        return load_config(config_path or default, overrides)
+    cfg = load_config(config_path, overrides, base=stored)
+    if cfg.model != load_config(None, base=stored).model:
+        raise ConfigError(f"{config_path}: its model section differs from the run's own; "
+                          f"resume without --config or start a new --out")
+    return cfg
+
+
 def save_config(cfg: RunConfig, path: Path) -> None:
     """Write the resolved config, so a run dir records exactly what produced it."""
-    Path(path).write_text(yaml.safe_dump(asdict(cfg), sort_keys=False))
+    Path(path).write_text(yaml.safe_dump(plain(cfg), sort_keys=False))
+
+
+def plain(cfg: RunConfig) -> dict:
+    """The config as nested dicts of plain values (lists for tuples): what YAML and checkpoints store."""
+    def listify(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {key: listify(item) for key, item in value.items()}
+        return list(value) if isinstance(value, tuple) else value
+    return listify(asdict(cfg))

@@ -9,6 +9,7 @@ import csv
 import io
 import json
 import math
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
@@ -19,11 +20,14 @@ from tqdm import tqdm
 from gan_colorizer import checkpoint, color, data, images, metrics
 from gan_colorizer import mood as moods
 from gan_colorizer.config import load_config
-from gan_colorizer.errors import CheckpointError, ColorizerError, ConfigError, DataError, ImageError
+from gan_colorizer.degrade import DEGRADE_EVAL, degrade_L
+from gan_colorizer.errors import (CheckpointError, ColorizerError, ConfigError, DataError, ImageError,
+                                  MissingWeightsError)
 from gan_colorizer.inference import Colorizer
 
 SPLITS = ("val", "all")
 _MAX_LISTED = 10  # unpaired files printed one per line; the rest as a count
+DEGRADE_SEED = 20261130  # evaluate --degrade: the same damage to each photo in every run
 
 
 @dataclass
@@ -43,15 +47,39 @@ class Evaluation:
 
 def gray_version(gt_rgb8: np.ndarray) -> np.ndarray:
     """(H, W, 3) uint8 -> (H, W, 3) uint8 gray with the same L and a*b* = 0: the model's own input."""
-    L = color.rgb_to_L(gt_rgb8.astype(np.float32) / 255.0)
+    return gray_from_L(color.rgb_to_L(gt_rgb8.astype(np.float32) / 255.0))
+
+
+def degraded_gray(gt_rgb8: np.ndarray, key: str) -> np.ndarray:
+    """The truth's gray version aged as an archive scan (degrade.DEGRADE_EVAL), seeded by the photo's
+    name so every run, model and order sees the same damage: (H, W, 3) uint8."""
+    rng = np.random.default_rng([DEGRADE_SEED, zlib.crc32(key.encode())])
+    return gray_from_L(degrade_L(color.rgb_to_L(gt_rgb8.astype(np.float32) / 255.0), DEGRADE_EVAL, rng))
+
+
+def gray_from_L(L: np.ndarray) -> np.ndarray:
+    """(H, W) L in [0, 100] -> (H, W, 3) uint8 neutral gray of that lightness."""
     rgb = color.lab_to_rgb(color.merge_lab(L, np.zeros((*L.shape, 2), dtype=np.float32)))
     # Lab -> RGB leaves the three channels ~1e-7 apart; one channel copied keeps the gray exactly neutral.
     return np.repeat(images.to_uint8(rgb[..., 0])[..., None], 3, axis=2)
 
 
 def build_scorer(device: torch.device, lpips_net: str = "squeeze") -> metrics.Scorer:
-    """A Scorer with LPIPS and Inception loaded on `device`; MissingWeightsError before any image is read."""
-    return metrics.Scorer(metrics.load_lpips(lpips_net, device), metrics.load_inception(device))
+    """A Scorer with LPIPS and Inception loaded on `device` when their weights are in the torch cache.
+
+    A missing network is one printed line naming its file and the columns left empty, so an
+    evaluation without those files still gives PSNR, SSIM, colourfulness and the chroma errors.
+    """
+    networks, left_out = {}, []
+    for name, load, columns in (("lpips", lambda: metrics.load_lpips(lpips_net, device), "LPIPS"),
+                                ("inception", lambda: metrics.load_inception(device), "FID-lite and KID")):
+        try:
+            networks[name] = load()
+        except MissingWeightsError as err:
+            left_out.append(f"{columns} left out: {err}")
+    for line in left_out:
+        tqdm.write(line)
+    return metrics.Scorer(networks.get("lpips"), networks.get("inception"))
 
 
 def _read_rgb8(path: Path) -> np.ndarray:
@@ -130,14 +158,15 @@ def _finish(scorer: metrics.Scorer, unpaired: list[str], skipped: list[str]) -> 
     return Evaluation(scorer.result(), scorer.rows, unpaired, skipped)
 
 
-def split_keys_of(checkpoint_path: Path, source: data.PhotoSource, split: str) -> list[str]:
+def split_keys_of(ckpt: dict, checkpoint_path: Path, source: data.PhotoSource | data.MultiSource,
+                  split: str) -> list[str]:
     """The photos of `split`: 'val' is the checkpoint's own val split (its stored data config), 'all' every photo.
 
-    Near-gray and unreadable photos are left out as in training (data.scan).
+    ckpt: the checkpoint, already read. Near-gray and unreadable photos are left out as in training (data.scan).
     """
     if split not in SPLITS:
         raise ConfigError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
-    stored = checkpoint.read(checkpoint_path).get("run_config") or {}
+    stored = ckpt.get("run_config") or {}
     if split == "val" and "data" not in stored:
         raise CheckpointError(f"{checkpoint_path}: stores no data config, so its val split is unknown; "
                               f"use --split all")
@@ -145,7 +174,7 @@ def split_keys_of(checkpoint_path: Path, source: data.PhotoSource, split: str) -
     photos = data.scan(source, data_cfg)
     keys = photos.val if split == "val" else sorted(photos.train + photos.val)
     if not keys:
-        raise DataError(f"{source.root}: the {split} split is empty (val_fraction {data_cfg.val_fraction})")
+        raise DataError(f"{source.name}: the {split} split is empty (val_fraction {data_cfg.val_fraction})")
     return keys
 
 
@@ -172,10 +201,14 @@ def control_distances(requested: moods.ColorTarget, achieved: list[moods.ColorTa
     return out
 
 
-def evaluate_checkpoint(checkpoint_path: Path, data_path: Path, split: str, device: torch.device,
+def evaluate_checkpoint(checkpoint_path: Path, data_paths: list[Path] | None, split: str, device: torch.device,
                         lpips_net: str = "squeeze", save_pred: Path | None = None,
-                        control: dict | None = None) -> Evaluation:
+                        control: dict | None = None, degrade: bool = False) -> Evaluation:
     """Colorize each photo of `split` at full resolution from its gray version and score it.
+
+    degrade: age each gray input as an archive scan first (`degraded_gray`, seeded per photo), the
+    truth staying the clean photo; the gray row is then that degraded input, so robustness to real
+    scans is a number beside the clean one.
 
     save_pred: folder for the predictions as PNG (lossless, so `--pred` on it gives the same
     numbers), mirroring the photos' relative paths; it must lie outside a data folder.
@@ -185,20 +218,24 @@ def evaluate_checkpoint(checkpoint_path: Path, data_path: Path, split: str, devi
     gives per row the requested and achieved statistics (`control_distances`) and how much LPIPS,
     FID-lite and KID moved against "model".
     """
-    checkpoint_path, data_path = Path(checkpoint_path), Path(data_path)
-    if save_pred is not None and data_path.is_dir():
-        real_data, real_out = data_path.resolve(), Path(save_pred).resolve()
-        if real_out == real_data or real_data in real_out.parents:
+    checkpoint_path = Path(checkpoint_path)
+    ckpt = checkpoint.read(checkpoint_path)  # once: the generator, its data and its val split all come from it
+    data_paths = [Path(p) for p in data_paths or (ckpt.get("run_config") or {}).get("data", {}).get("paths", [])]
+    if not data_paths:
+        raise DataError(f"{checkpoint_path}: records no training data; pass --data FOLDER_OR_ZIP")
+    for data_path in data_paths:
+        real_data, real_out = data_path.resolve(), Path(save_pred or "/nonexistent").resolve()
+        if save_pred is not None and data_path.is_dir() and (real_out == real_data or real_data in real_out.parents):
             raise ConfigError(f"--save-pred {save_pred} is inside --data {data_path}; choose a folder outside it")
-    colorizer = Colorizer.from_checkpoint(checkpoint_path, device=device)
+    colorizer = Colorizer(checkpoint.generator_from(ckpt, checkpoint_path), device)
     controlled: dict[str, moods.Control] = {}
     if control:
         paths = ("learned", "fallback") if colorizer.takes_hint else ("fallback",)
         requests = {path: moods.control(**control, learned=path == "learned") for path in paths}
         controlled = {path: request for path, request in requests.items() if request is not None}
     achieved: dict[str, list[moods.ColorTarget]] = {name: [] for name in ("model", *controlled)}
-    source = data.PhotoSource(data_path)
-    keys = split_keys_of(checkpoint_path, source, split)
+    source = data.open_sources(data_paths)
+    keys = split_keys_of(ckpt, checkpoint_path, source, split)
     scorer = build_scorer(device, lpips_net)
     skipped: list[str] = []
     for key in tqdm(keys, desc=f"evaluating {split}", unit="image", disable=None):
@@ -207,11 +244,12 @@ def evaluate_checkpoint(checkpoint_path: Path, data_path: Path, split: str, devi
         except ImageError as err:
             _note(skipped, f"{err}; left out")
             continue
-        pred = colorizer(truth)
+        gray = degraded_gray(truth, key) if degrade else gray_version(truth)
+        pred = colorizer(gray)
         if save_pred is not None:
             images.write_image(Path(save_pred) / PurePosixPath(key).with_suffix(".png"), pred)
-        preds = {"model": pred, **{name: colorizer.colorize(truth, request) for name, request in controlled.items()},
-                 "gray": gray_version(truth)}
+        preds = {"model": pred, **{name: colorizer.colorize(gray, request) for name, request in controlled.items()},
+                 "gray": gray}
         if controlled:
             for name in achieved:
                 achieved[name].append(achieved_stats(preds[name]))
@@ -264,10 +302,7 @@ def _write_text(path: Path, text: str) -> None:
 
 def format_table(table: dict[str, dict[str, float]], lpips_net: str = "squeeze") -> str:
     """The metrics as an aligned text table, one line per row, and a note on what n means."""
-    columns = [("n", "n", "9d"), ("psnr", "PSNR", "9.2f"), ("ssim", "SSIM", "9.4f"), ("lpips", "LPIPS", "9.4f"),
-               ("fid_lite", "FID-lite", "9.2f"), ("kid", "KID", "9.4f"), ("cf_pred", "CF pred", "9.1f"),
-               ("cf_gt", "CF truth", "9.1f"), ("delta_cf_means", "dCF means", "+9.1f"),
-               ("delta_cf_per_image", "|dCF| img", "9.1f")]
+    columns = [(key, column.title, column.spec) for key, column in metrics.COLUMNS.items()]
     lines = ["       " + " ".join(f"{title:>9}" for _, title, _ in columns)]
     for label, row in table.items():
         cells = [format(row[key], spec) if key == "n" or math.isfinite(row[key]) else f"{'-':>9}"

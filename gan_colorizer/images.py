@@ -1,33 +1,85 @@
-"""Read any image file a user has as float RGB, and write results atomically.
+"""Read any image file a user has as float RGB, and write results atomically with the source's metadata.
 
-Decoding is OpenCV's (libjpeg-turbo, libpng, libwebp, libtiff). This is the only module that knows
-OpenCV orders channels BGR. Every decoded image comes back as `rgb` float32 (H, W, 3) in [0, 1]
-plus an optional `alpha` float32 (H, W) in [0, 1]; gray files give three equal channels, so a gray
-file and the same picture saved as RGB give the same L.
+Decoding: Pillow parses the header (size, frame count, orientation, metadata; no pixels), then
+OpenCV decodes the pixels (libjpeg-turbo, libwebp, libtiff, OpenJPEG, libavif): faster than
+Pillow for JPEG, and the only one of the two that keeps 16-bit colour. PNGs are decoded by Pillow
+unless 16-bit colour, because OpenCV's libpng prints its warnings and errors straight to stderr
+(16-bit colour PNGs reach it without their ancillary chunks, so only a corrupt one can make it
+print); formats OpenCV lacks (TGA, PCX, QOI) fall back to Pillow. This is the only module that knows OpenCV
+orders channels BGR. Every decoded image comes back as `rgb` float32 (H, W, 3) in [0, 1] plus an
+optional `alpha` float32 (H, W) in [0, 1], turned upright by its EXIF orientation; gray files give
+three equal channels, so a gray file and the same picture saved as RGB give the same L.
+Only a file's first frame or page is decoded; `Picture.notes` says when there were more.
+
+Writing: 8 or 16 bits per channel (16 in PNG and TIFF), the source's EXIF, XMP, IPTC and DPI
+carried over (`Picture.metadata`, see gan_colorizer.metadata), tagged sRGB, replaced atomically.
 """
+import io
 import os
-from dataclasses import dataclass
+import struct
+import warnings
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 import cv2
 import numpy as np
+import tifffile
+from PIL import Image
 
-from gan_colorizer.errors import DataError, ImageError
+from gan_colorizer.errors import ConfigError, DataError, ImageError
+from gan_colorizer.metadata import (ORIENTATION, Metadata, add_png_chunks, pillow_save_args, png_chunks, read_metadata,
+                                    tifffile_args)
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".bmp")
+# Photo formats that OpenCV or Pillow decode here. Left out: icons (ico, icns, cur), textures (dds),
+# linear-light float images (hdr, pfm, exr: not sRGB), layered documents (psd); HEIC has no decoder.
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".webp", ".tif", ".tiff", ".bmp", ".dib", ".gif",
+                  ".jp2", ".j2k", ".j2c", ".jpf", ".jpx", ".pbm", ".pgm", ".ppm", ".pnm", ".pam", ".ras",
+                  ".tga", ".pcx", ".avif", ".qoi")
 _JPEG_MAGIC = b"\xff\xd8"
+_PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 # Every bit depth OpenCV decodes to, mapped to its full-scale value.
 _FULL_SCALE = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0, np.dtype(np.float32): 1.0}
+# EXIF orientation (tag 274, EXIF 2.32 section 4.6.4) -> the operation that turns the stored pixels upright.
+_UPRIGHT = {
+    2: lambda a: cv2.flip(a, 1),
+    3: lambda a: cv2.rotate(a, cv2.ROTATE_180),
+    4: lambda a: cv2.flip(a, 0),
+    5: cv2.transpose,
+    6: lambda a: cv2.rotate(a, cv2.ROTATE_90_CLOCKWISE),
+    7: lambda a: cv2.rotate(cv2.transpose(a), cv2.ROTATE_180),
+    8: lambda a: cv2.rotate(a, cv2.ROTATE_90_COUNTERCLOCKWISE),
+}
+# Formats whose decoders (libtiff, in OpenCV and in Pillow) already apply the orientation tag.
+_ORIENTED_BY_DECODER = ("TIFF",)
+# Formats whose extra frames are another picture of the file (MPO: a camera's preview or depth map).
+_FRAMES_NOT_PAGES = ("MPO",)
+_ALPHA_SUFFIXES = (".png", ".webp", ".tif", ".tiff")
+_SIXTEEN_BIT_SUFFIXES = (".png", ".tif", ".tiff")
+
+# Decoder chatter must not reach the user. OpenCV logs decoder complaints (libtiff's unknown tags,
+# OpenJPEG's colour space guesses, and an ERROR line for every file it cannot read) to stderr;
+# every failure already becomes an ImageError naming the file, so the log would only repeat it in
+# a worse form. Process-wide: OpenCV has no per-call setting, and this module is imported before
+# any decoding thread starts. (libpng prints on its own, whatever the level: see the module doc.)
+cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
 
 
 @dataclass
 class Picture:
-    """A decoded image. rgb: (H, W, 3) float32 in [0, 1]; alpha: (H, W) float32 in [0, 1] or None."""
+    """A decoded image. rgb: (H, W, 3) float32 in [0, 1]; alpha: (H, W) float32 in [0, 1] or None.
+
+    notes: one-line remarks for the user about what decoding left out (later frames or pages,
+    unreadable metadata); a folder run prints each as `path: note: ...`.
+    metadata: what to carry into the output (`write_image(..., metadata=picture.metadata)`).
+    """
 
     rgb: np.ndarray
     alpha: np.ndarray | None
     bit_depth: int
     reduced: int = 1  # the file is this many times larger per side (JPEG DCT-scaled decoding)
+    notes: list[str] = field(default_factory=list)
+    metadata: Metadata = field(default_factory=Metadata)
 
     @property
     def is_gray(self) -> bool:
@@ -49,36 +101,174 @@ def list_image_files(root: Path) -> list[Path]:
     return found
 
 
-def decode_image(data: bytes, name: str, reduce: int = 1) -> Picture:
-    """Decode the bytes of an image file; `name` is only used in error messages.
+def _open_header(file: BinaryIO) -> Image.Image | None:
+    """Pillow's lazily loaded image of `file` (header parsed, pixels not read), or None if no plugin knows it.
+
+    This is Image.open's own search (every registered plugin in order, its prefix test, then its
+    parser) without the decompression-bomb check Image.open adds after it: that check reads the
+    process-wide Image.MAX_IMAGE_PIXELS, raising it would unprotect every other thread, and its
+    error hides the image size. `max_pixels` is our guard instead.
+    """
+    # Pillow warns (UserWarning, printed to stderr) about odd tags in a file's EXIF/TIFF directories
+    # and malformed MPO or APNG extras, then carries on. A per-call warnings.catch_warnings would swap
+    # the process-wide filter list, which is not safe in our decoding threads; this filter is narrow,
+    # and added here rather than at import because callers (pytest among them) reset filters.
+    warnings.filterwarnings("ignore", category=UserWarning,
+                            module=r"PIL\.(TiffImagePlugin|JpegImagePlugin|PngImagePlugin)$")
+    Image.init()  # registers every plugin; returns at once after the first call
+    prefix = file.read(16)
+    for image_format in Image.ID:
+        factory, accept = Image.OPEN[image_format]
+        accepted = accept is None or accept(prefix)
+        if not accepted or isinstance(accepted, str):  # a str means "recognised but unsupported"
+            continue
+        file.seek(0)
+        try:
+            return factory(file)
+        except (SyntaxError, IndexError, TypeError, struct.error):  # not this format: Image.open tries the next
+            continue
+        except Exception:  # this format, but broken in a way its parser does not survive
+            return None
+    return None
+
+
+def _refuse_above(name: str, size: tuple[int, int], max_pixels: int) -> None:
+    width, height = size
+    if width * height > max_pixels:
+        raise ImageError(f"{name}: {width}x{height} ({width * height / 1e6:.1f} megapixels) is above "
+                         f"--max-pixels {max_pixels}; raise --max-pixels to colorize it")
+
+
+def check_pixel_count(path: Path, max_pixels: int) -> None:
+    """Refuse an image above `max_pixels` from its header, before decoding allocates it.
+
+    Reads only the header; the error gives the true size (`x.png: 30000x30000 (900.0 megapixels)
+    is above --max-pixels ...`). Files Pillow cannot parse pass: decoding reports them.
+    read_image(path, max_pixels=...) does the same check on the header it parses anyway.
+    """
+    try:
+        with open(path, "rb") as file:
+            header = _open_header(file)
+            if header is not None:
+                _refuse_above(str(path), header.size, max_pixels)
+    except OSError as err:
+        raise ImageError(f"{path}: cannot read ({err.strerror})") from None
+
+
+def decode_image(data: bytes, name: str, reduce: int = 1, *, max_pixels: int | None = None) -> Picture:
+    """Decode the bytes of an image file; `name` is only used in error messages and notes.
 
     reduce: 1, 2, 4 or 8 decodes a JPEG at about that fraction of its size via DCT scaling (fast
     thumbnails). A hint only: other formats are always decoded whole.
-    JPEGs are decoded with EXIF orientation applied; PNG/WebP/TIFF keep their alpha channel.
+    max_pixels: refuse (ImageError) an image whose header says it is larger, before decoding it.
+    The pixels come back upright (EXIF orientation applied, for every format), alpha kept. Only
+    the first frame of an animation or page of a multi-page TIFF is decoded, with a note saying so.
     Raises ImageError with a one-line reason for anything that is not a decodable image.
     """
     if len(data) == 0:
         raise ImageError(f"{name}: empty file")
-    buf = np.frombuffer(data, dtype=np.uint8)
+    header = _open_header(io.BytesIO(data))
+    if header is not None and max_pixels is not None:
+        _refuse_above(name, header.size, max_pixels)
+    if header is None and data.startswith(_PNG_MAGIC):
+        # A PNG Pillow rejects is broken; OpenCV's libpng would only print the reason to stderr.
+        raise ImageError(f"{name}: not a readable image (corrupt, truncated or unsupported format)")
     is_jpeg = data[:2] == _JPEG_MAGIC
+    if header is not None and header.format == "PNG" and not _is_16_bit_colour_png(data):
+        pixels, channel_order = _pillow_pixels(header, name), "RGB"
+    else:
+        if header is not None and header.format == "PNG":
+            data = _pixel_chunks_only(data)
+        pixels, channel_order = _opencv_pixels(data, is_jpeg, reduce), "BGR"
+        if pixels is None and header is not None:  # a format OpenCV lacks (TGA, PCX, QOI)
+            pixels, channel_order = _pillow_pixels(header, name), "RGB"
+    if pixels is None:
+        raise ImageError(f"{name}: not a readable image (corrupt, truncated or unsupported format)")
+    if is_jpeg and _looks_truncated(data):
+        raise ImageError(f"{name}: truncated JPEG (no end-of-image marker)")
+    notes: list[str] = []
+    metadata = Metadata(bit_depth=_bit_depth(pixels))
+    if header is not None:
+        orientation = _orientation(header)  # before read_metadata, which drops the tag
+        if header.format not in _ORIENTED_BY_DECODER and orientation in _UPRIGHT:
+            pixels = _UPRIGHT[orientation](pixels)
+        metadata, notes = read_metadata(header, metadata.bit_depth)
+        notes = _frame_notes(header) + notes
+    picture = _to_picture(pixels, name, channel_order)
+    picture.reduced = reduce if is_jpeg and channel_order == "BGR" else 1
+    picture.notes, picture.metadata = notes, metadata
+    return picture
+
+
+def _orientation(header: Image.Image) -> int:
+    """The EXIF orientation (1-8; Pillow falls back to XMP's tiff:Orientation), 1 when absent or unreadable."""
+    try:
+        return header.getexif().get(ORIENTATION, 1)
+    except Exception:  # a corrupt EXIF block fails in Pillow's TIFF parser in many ways; read_metadata notes it
+        return 1
+
+
+def _is_16_bit_colour_png(data: bytes) -> bool:
+    """From IHDR, always the first chunk: bit depth at byte 24, colour type (0 = gray) at byte 25."""
+    return len(data) > 25 and data[24] == 16 and data[25] != 0
+
+
+def _pixel_chunks_only(png: bytes) -> bytes:
+    """The PNG without its ancillary chunks but transparency: libpng's warnings (a profile it
+    dislikes, an odd eXIf) are about those, and their contents were read from Pillow's header."""
+    return png[:8] + b"".join(chunk for kind, chunk in png_chunks(png) if kind[:1].isupper() or kind == b"tRNS")
+
+
+def _opencv_pixels(data: bytes, is_jpeg: bool, reduce: int) -> np.ndarray | None:
+    """OpenCV's array as stored (orientation not applied: decode_image applies it for every format)."""
     if is_jpeg and reduce > 1:
         flags = {2: cv2.IMREAD_REDUCED_COLOR_2, 4: cv2.IMREAD_REDUCED_COLOR_4, 8: cv2.IMREAD_REDUCED_COLOR_8}[reduce]
     elif is_jpeg:
-        # ANYCOLOR keeps gray JPEGs 1-channel and converts CMYK/YCCK to BGR; EXIF orientation applies.
+        # ANYCOLOR keeps gray JPEGs 1-channel and converts CMYK/YCCK to BGR.
         flags = cv2.IMREAD_ANYCOLOR | cv2.IMREAD_ANYDEPTH
     else:
         flags = cv2.IMREAD_UNCHANGED
     try:
-        pixels = cv2.imdecode(buf, flags)
+        pixels = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), flags | cv2.IMREAD_IGNORE_ORIENTATION)
     except cv2.error:  # OpenCV raises on some malformed headers instead of returning None
-        pixels = None
-    if pixels is None or pixels.size == 0:
-        raise ImageError(f"{name}: not a readable image (corrupt, truncated or unsupported format)")
-    if is_jpeg and _looks_truncated(data):
-        raise ImageError(f"{name}: truncated JPEG (no end-of-image marker)")
-    picture = _to_picture(pixels, name)
-    picture.reduced = reduce if is_jpeg else 1
-    return picture
+        return None
+    return None if pixels is None or pixels.size == 0 else pixels
+
+
+def _pillow_pixels(header: Image.Image, name: str) -> np.ndarray:
+    """Pillow's pixels as an RGB-ordered array: (H, W) or (H, W, 2|3|4), uint8, uint16 or float32."""
+    try:
+        header.load()
+        if header.mode.startswith("I;16"):
+            return np.asarray(header).astype(np.uint16)
+        if header.mode == "F":
+            return np.asarray(header, dtype=np.float32)
+        if header.mode == "LA" or header.mode == "La":
+            mode = "LA"
+        elif header.has_transparency_data:  # palette or gray with a transparent entry, RGBA, PA
+            mode = "RGBA"
+        else:
+            mode = "L" if header.mode in ("1", "L") else "RGB"
+        return np.asarray(header if header.mode == mode else header.convert(mode))  # convert() would copy
+    except Exception:  # foreign bytes: Pillow's decoders fail in many ways (truncated, bad CRC, bad zlib)
+        raise ImageError(f"{name}: not a readable image (corrupt, truncated or unsupported format)") from None
+
+
+def _bit_depth(pixels: np.ndarray) -> int:
+    return pixels.dtype.itemsize * 8
+
+
+def _frame_notes(header: Image.Image) -> list[str]:
+    """A note when the file holds more frames or pages than the first, which is all that is decoded."""
+    try:
+        count = getattr(header, "n_frames", 1)
+    except Exception:  # counting walks every frame of foreign bytes; a broken later frame is not our concern
+        return []
+    if count <= 1 or header.format in _FRAMES_NOT_PAGES:
+        return []
+    if header.format == "TIFF":
+        return [f"multi-page TIFF with {count} pages: only the first page is colorized"]
+    return [f"animated {header.format} with {count} frames: only the first frame is colorized"]
 
 
 def _looks_truncated(data: bytes) -> bool:
@@ -86,11 +276,10 @@ def _looks_truncated(data: bytes) -> bool:
     return b"\xff\xd9" not in data[-64:]
 
 
-def _to_picture(pixels: np.ndarray, name: str) -> Picture:
-    """OpenCV's array (gray, gray+alpha, BGR, BGRA; 8/16-bit or float) -> Picture."""
+def _to_picture(pixels: np.ndarray, name: str, channel_order: str) -> Picture:
+    """A decoder's array (gray, gray+alpha, colour, colour+alpha; 8/16-bit or float) -> Picture."""
     if pixels.dtype not in _FULL_SCALE:
         raise ImageError(f"{name}: unsupported pixel type {pixels.dtype}")
-    bit_depth = pixels.dtype.itemsize * 8
     scaled = pixels.astype(np.float32) / _FULL_SCALE[pixels.dtype]
     np.clip(scaled, 0.0, 1.0, out=scaled)
     if scaled.ndim == 2:
@@ -102,54 +291,131 @@ def _to_picture(pixels: np.ndarray, name: str) -> Picture:
         scaled = scaled[..., :-1]
     if channels in (1, 2):
         rgb = cv2.cvtColor(np.ascontiguousarray(scaled[..., 0]), cv2.COLOR_GRAY2RGB)
-    elif channels in (3, 4):
+    elif channels in (3, 4) and channel_order == "BGR":
         rgb = cv2.cvtColor(np.ascontiguousarray(scaled), cv2.COLOR_BGR2RGB)
+    elif channels in (3, 4):
+        rgb = np.ascontiguousarray(scaled)
     else:
         raise ImageError(f"{name}: unsupported number of channels ({channels})")
-    return Picture(rgb=rgb, alpha=alpha, bit_depth=bit_depth)
+    return Picture(rgb=rgb, alpha=alpha, bit_depth=_bit_depth(pixels))
 
 
-def read_image(path: Path, reduce: int = 1) -> Picture:
+def read_image(path: Path, reduce: int = 1, *, max_pixels: int | None = None) -> Picture:
     """Read an image file from disk (any path, including non-ASCII names); see decode_image."""
     try:
         data = Path(path).read_bytes()
     except OSError as err:
         raise ImageError(f"{path}: cannot read ({err.strerror})") from None
-    return decode_image(data, str(path), reduce)
+    return decode_image(data, str(path), reduce, max_pixels=max_pixels)
+
+
+def _quantize(values: np.ndarray, bits: int) -> np.ndarray:
+    """float [0, 1] (or uint8/uint16) -> uint8 or uint16, rounded: round(x * 255) or round(x * 65535).
+
+    Rounding, not truncation (which would darken every pixel by half a step). OpenCV's saturating
+    multiply rounds and clips in one pass; it runs on a 1-channel view because a scalar given for
+    a multi-channel array would scale only the first channel.
+    """
+    values = np.asarray(values)
+    target = np.uint8 if bits == 8 else np.uint16
+    if values.dtype == target:
+        return values
+    if values.dtype in (np.uint8, np.uint16):
+        values = values.astype(np.float32) / float(np.iinfo(values.dtype).max)
+    flat = np.ascontiguousarray(values, dtype=np.float32).reshape(values.shape[0], -1)
+    scale = float(np.iinfo(target).max)
+    return cv2.multiply(flat, scale, dtype=cv2.CV_8U if bits == 8 else cv2.CV_16U).reshape(values.shape)
 
 
 def to_uint8(rgb: np.ndarray) -> np.ndarray:
-    """float [0, 1] -> uint8, rounded (not truncated, which would darken every pixel by half a step)."""
-    # saturate_cast rounds to nearest; cv2 drops a trailing 1-channel axis, so restore the shape.
-    return cv2.convertScaleAbs(np.clip(rgb, 0.0, 1.0), alpha=255.0).reshape(np.shape(rgb))
+    """float [0, 1] -> uint8 = round(x * 255), clipped; any shape."""
+    return _quantize(rgb, 8)
 
 
-def write_image(path: Path, rgb: np.ndarray, alpha: np.ndarray | None = None, quality: int = 95) -> None:
+def to_uint16(rgb: np.ndarray) -> np.ndarray:
+    """float [0, 1] -> uint16 = round(x * 65535), clipped; any shape. Decoding divides by 65535: exact inverse."""
+    return _quantize(rgb, 16)
+
+
+def output_bit_depth(path: Path, metadata: Metadata | None = None, bit_depth: int | None = None) -> int:
+    """Bits per channel `write_image` uses for `path`: `bit_depth` if given, else the source's where the
+    format holds it (16 for a 16-bit or float source written as PNG or TIFF), else 8.
+
+    Raises ConfigError for a depth other than 8 or 16, ImageError for 16 in a format that holds only 8.
+    """
+    suffix = Path(path).suffix.lower()
+    if bit_depth is None:
+        return 16 if metadata is not None and metadata.bit_depth >= 16 and suffix in _SIXTEEN_BIT_SUFFIXES else 8
+    if bit_depth not in (8, 16):
+        raise ConfigError(f"bit depth must be 8 or 16, got {bit_depth}")
+    if bit_depth == 16 and suffix not in _SIXTEEN_BIT_SUFFIXES:
+        raise ImageError(f"{path}: {suffix or 'this format'} holds 8 bits per channel; write .png or .tif "
+                         f"for 16-bit output")
+    return bit_depth
+
+
+def write_image(path: Path, rgb: np.ndarray, alpha: np.ndarray | None = None, *, quality: int = 95,
+                metadata: Metadata | None = None, bit_depth: int | None = None) -> None:
     """Encode and write atomically: a crash mid-write never leaves a half file under `path`.
 
-    rgb: (H, W, 3) float in [0, 1] or uint8. alpha: (H, W) in [0, 1] or None; kept where the
-    format carries it (PNG, WebP, TIFF), dropped for JPEG and BMP.
+    rgb: (H, W, 3) float in [0, 1], uint8 or uint16. alpha: (H, W) in [0, 1] or None; kept where
+    the format carries it (PNG, WebP, TIFF), dropped for JPEG and BMP.
+    quality: 1-100 for JPEG and WebP (WebP with alpha is always written at 100).
+    metadata: the source's EXIF, XMP, IPTC and DPI (`Picture.metadata`), carried where the format
+    has a place for them (see gan_colorizer.metadata). JPEG, PNG, WebP and TIFF are tagged sRGB.
+    bit_depth: 8 or 16 (PNG and TIFF only); None picks the source's depth where the format holds
+    it, else 8 (`output_bit_depth`).
     """
     path = Path(path)
-    rgb8 = rgb if rgb.dtype == np.uint8 else to_uint8(rgb)
-    bgr = cv2.cvtColor(np.ascontiguousarray(rgb8), cv2.COLOR_RGB2BGR)
+    if not 1 <= quality <= 100:
+        raise ConfigError(f"quality must be in 1..100, got {quality}")
+    bits = output_bit_depth(path, metadata, bit_depth)
     suffix = path.suffix.lower()
-    if alpha is not None and suffix in (".png", ".webp", ".tif", ".tiff"):
-        bgr = np.dstack([bgr, to_uint8(alpha)])
-    params = {".jpg": [cv2.IMWRITE_JPEG_QUALITY, quality], ".jpeg": [cv2.IMWRITE_JPEG_QUALITY, quality],
-              ".webp": [cv2.IMWRITE_WEBP_QUALITY, 100 if alpha is not None else quality]}.get(suffix, [])
+    pixels = _quantize(rgb, bits)
+    if alpha is not None and suffix in _ALPHA_SUFFIXES:
+        pixels = np.dstack([pixels, _quantize(alpha, bits)])
+    metadata = metadata or Metadata()
     try:
-        ok, encoded = cv2.imencode(suffix, np.ascontiguousarray(bgr), params)
-    except cv2.error:
-        ok = False
-    if not ok:
+        encoded = _encode(pixels, suffix, quality, metadata)
+    except (cv2.error, OSError, ValueError):  # an encoder refusing these pixels or this suffix
+        encoded = None
+    if encoded is None:
         raise ImageError(f"{path}: cannot encode as {suffix or 'an image (no suffix)'}")
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
     try:
         with open(tmp, "wb") as f:
-            f.write(encoded.tobytes())
+            f.write(encoded)
         os.replace(tmp, path)
     except OSError as err:
         tmp.unlink(missing_ok=True)
         raise ImageError(f"{path}: cannot write ({err.strerror})") from None
+
+
+def _encode(pixels: np.ndarray, suffix: str, quality: int, metadata: Metadata) -> bytes | None:
+    """(H, W, 3|4) RGB(A) uint8/uint16 -> the file's bytes, or None when OpenCV has no such encoder.
+
+    Each format goes to the fastest encoder that can embed the metadata. Measured on a 12 MP photo
+    in one run (OpenCV vs the other): JPEG q95 102 vs 148 ms and WebP 3.3 s either way with Pillow;
+    PNG 1.28 s with OpenCV (Pillow: 1.91 s), the metadata chunks copied in costing nothing; TIFF
+    0.93 s with OpenCV's LZW vs 0.91 s with tifffile's zlib (Pillow has no 16-bit colour mode and
+    its compressed TIFFs lose the EXIF sub-directory; OpenCV writes no TIFF metadata).
+    """
+    if suffix in (".jpg", ".jpeg", ".webp"):
+        image_format = "WEBP" if suffix == ".webp" else "JPEG"
+        buffer = io.BytesIO()
+        Image.fromarray(pixels).save(buffer, image_format, **pillow_save_args(metadata, image_format),
+                                     quality=100 if pixels.shape[2] == 4 else quality)
+        return buffer.getvalue()
+    if suffix in (".tif", ".tiff"):
+        buffer = io.BytesIO()
+        # zlib level 1 with the horizontal predictor: OpenCV's LZW speed and size on photos, at 8 or 16 bits.
+        tifffile.imwrite(buffer, pixels, photometric="rgb", compression="zlib", compressionargs={"level": 1},
+                         predictor=True, extrasamples=("unassalpha",) if pixels.shape[2] == 4 else None,
+                         **tifffile_args(metadata))
+        return buffer.getvalue()
+    bgr = cv2.cvtColor(pixels, cv2.COLOR_RGBA2BGRA if pixels.shape[2] == 4 else cv2.COLOR_RGB2BGR)
+    ok, encoded = cv2.imencode(suffix, bgr)
+    if not ok:
+        return None
+    return add_png_chunks(encoded.tobytes(), metadata) if suffix == ".png" else encoded.tobytes()

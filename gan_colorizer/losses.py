@@ -7,7 +7,7 @@ over all patches and returns a scalar tensor. Chroma tensors are ab_n, (B, 2, H,
 import torch
 import torch.nn.functional as F
 
-GAN_MODES = ("vanilla", "lsgan", "hinge")
+from gan_colorizer.config import GAN_MODES
 _CHROMA_EPS = 1e-6  # (ab_n)^2 units: 1e-3 ab_n, 0.1 Lab units of chroma, far below a visible tint
 
 

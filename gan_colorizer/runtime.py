@@ -7,6 +7,7 @@ then no-ops, so the training code has one path for both.
 """
 import os
 import random
+import signal
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -15,6 +16,8 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.distributed as dist
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 
 from gan_colorizer.errors import ConfigError, MissingWeightsError
 
@@ -42,16 +45,11 @@ def torch_cache_dir() -> Path:
     return Path(torch.hub.get_dir()) / "checkpoints"
 
 
-def cached_weights(file_name: str, path: str | Path | None = None) -> Path:
-    """Find a pretrained weights file: an explicit path, else the torch cache. Never downloads.
+def cached_weights(file_name: str) -> Path:
+    """Find a pretrained weights file in the torch cache. Never downloads.
 
     Raises MissingWeightsError naming the file and where to put it.
     """
-    if path:
-        found = Path(path).expanduser()
-        if not found.is_file():
-            raise MissingWeightsError(f"{found}: weights file not found")
-        return found
     found = torch_cache_dir() / file_name
     if not found.is_file():
         raise MissingWeightsError(
@@ -76,10 +74,35 @@ class World:
 
 
 def world() -> World:
-    """The current process group's rank and size, or rank 0 of 1 when there is none."""
-    if not dist.is_initialized():
-        return World()
-    return World(rank=dist.get_rank(), size=dist.get_world_size())
+    """This process's rank and the number of processes: the process group's when one exists, else
+    torchrun's environment (so it holds before the group is joined and after it ends), else 0 of 1."""
+    if dist.is_initialized():
+        return World(rank=dist.get_rank(), size=dist.get_world_size())
+    return World(rank=int(os.environ.get("RANK", "0")), size=int(os.environ.get("WORLD_SIZE", "1")))
+
+
+def unwrap(module: nn.Module) -> nn.Module:
+    """The network inside a DistributedDataParallel or torch.compile wrapper (itself when bare):
+    what checkpoints store and what rank-0-only work (validation) runs without syncing."""
+    module = module.module if isinstance(module, DistributedDataParallel) else module
+    return getattr(module, "_orig_mod", module)  # torch.compile's OptimizedModule keeps the original here
+
+
+@contextmanager
+def stop_on_signals(signums: tuple[int, ...]) -> Iterator[dict]:
+    """Turn these signals into a flag a loop checks between steps, so it can save its work and leave."""
+    request = {"stop": False}
+    previous = {}  # signal number -> the handler to put back
+    try:
+        for signum in signums:
+            previous[signum] = signal.signal(signum, lambda signum, frame: request.update(stop=True))
+    except ValueError:  # not the main thread (e.g. a test runner's thread): Ctrl-C still works
+        pass
+    try:
+        yield request
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 @contextmanager
@@ -90,7 +113,7 @@ def distributed(device_name: str = "auto") -> Iterator[torch.device]:
     the way out, also when training raises, so no process lingers holding the rendezvous port.
     """
     device = pick_device(device_name)
-    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+    if world().size <= 1:
         yield device
         return
     if device.type == "cuda":

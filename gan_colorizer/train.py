@@ -15,23 +15,22 @@ import logging
 import math
 import signal
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
-from torch.utils.data import DataLoader
 from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
-from gan_colorizer import checkpoint, data, hint, losses, metrics, runtime, validation
-from gan_colorizer.config import BEST_METRICS, RunConfig, TrainConfig, load_config, save_config
+from gan_colorizer import checkpoint, hint, losses, metrics, runtime, validation
+from gan_colorizer.config import RunConfig, TrainConfig, plain, save_config
 from gan_colorizer.errors import CheckpointError, ColorizerError, ConfigError
-from gan_colorizer.models import build
-from gan_colorizer.runtime import cached_weights, seed_everything
+from gan_colorizer.loaders import Photos, open_photos
+from gan_colorizer.models import Generator, build
+from gan_colorizer.runtime import seed_everything
+from gan_colorizer.runtime import unwrap as bare
 from gan_colorizer.visual import comparison_grid
 
 log = logging.getLogger(__name__)
@@ -46,32 +45,22 @@ class RunResult:
     interrupted: bool
 
 
-def build_generator(cfg: RunConfig) -> nn.Module:
-    """Build the configured generator and load its encoder's ImageNet weights when it has an encoder."""
-    generator = build(cfg.model.name, **cfg.model.args)
-    weights_file = getattr(generator, "encoder_weights_file", None)
-    if weights_file and cfg.model.encoder_weights != "none":
-        explicit = None if cfg.model.encoder_weights == "imagenet" else cfg.model.encoder_weights
-        state = checkpoint.load_state_dict_file(cached_weights(weights_file, explicit))
-        missing, _ = generator.encoder.load_state_dict(state, strict=False)
-        if missing:
-            raise ConfigError(f"model.encoder_weights: {weights_file} lacks {len(missing)} encoder tensors "
-                              f"(e.g. {missing[0]}); is it the right file?")
-        log.info("encoder initialised from %s", weights_file)
-    return generator
+def build_generator(cfg: RunConfig) -> Generator:
+    """The configured generator, its encoder initialised as model.encoder_weights says."""
+    return build(cfg.model.name, kind="generator", weights=cfg.model.encoder_weights, **cfg.model.args)
 
 
-def freeze_encoder(generator: nn.Module, layers: int) -> list[nn.Parameter]:
-    """Stop gradients into the first `layers` encoder blocks; returns the parameters left to train.
+def freeze_encoder(generator: Generator, layers: int) -> list[nn.Parameter]:
+    """Stop gradients into the first `layers` encoder stages; returns the parameters left to train.
 
     Frozen blocks still update their BatchNorm statistics, which adapts them to gray input.
     """
     if layers:
-        encoder = getattr(generator, "encoder", None)
-        if encoder is None or layers > len(encoder):
+        stages = generator.encoder_stages()
+        if stages is None or layers > len(stages):
             raise ConfigError(f"train.freeze_encoder_layers: {layers} is more than the generator's "
-                              f"{0 if encoder is None else len(encoder)} encoder blocks")
-        encoder[:layers].requires_grad_(False)
+                              f"{0 if stages is None else len(stages)} encoder blocks")
+        stages[:layers].requires_grad_(False)
     return [p for p in generator.parameters() if p.requires_grad]
 
 
@@ -90,11 +79,6 @@ def distribute(module: nn.Module, device: torch.device) -> nn.Module:
     return DistributedDataParallel(module, device_ids=[device] if device.type == "cuda" else None)
 
 
-def bare(module: nn.Module) -> nn.Module:
-    """The network inside a DDP wrapper: for rank-0-only work (validation) that must not sync."""
-    return module.module if isinstance(module, DistributedDataParallel) else module
-
-
 def make_scheduler(optimizer: torch.optim.Optimizer, cfg: TrainConfig) -> torch.optim.lr_scheduler.LambdaLR:
     """Linear warm-up, then cosine to 1 % (or x0.1 at 60 % and 85 %, or constant) over `cfg.steps`."""
 
@@ -111,27 +95,14 @@ def make_scheduler(optimizer: torch.optim.Optimizer, cfg: TrainConfig) -> torch.
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 
-@contextmanager
-def stop_on_signals(signums: tuple[int, ...]) -> Iterator[dict]:
-    """Turn these signals into a flag the loop checks between steps, so it can write last.pt and leave."""
-    request = {"stop": False}
-    previous = {}  # signal number -> the handler to put back
-    try:
-        for signum in signums:
-            previous[signum] = signal.signal(signum, lambda signum, frame: request.update(stop=True))
-    except ValueError:  # not the main thread (e.g. a test runner's thread): Ctrl-C still works
-        pass
-    try:
-        yield request
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
-
-
 def resume_state(run_dir: Path, stage: str) -> dict | None:
-    """The run's last.pt when it exists (checked to be of this stage), else None."""
+    """The run's last.pt when it exists (checked to be of this stage), else None (with a warning: a new run).
+
+    Read once per command: its stored config resolves the run's config and its state resumes it.
+    """
     path = Path(run_dir) / "last.pt"
     if not path.exists():
+        log.warning("%s has no last.pt: starting a new run", run_dir)
         return None
     ckpt = checkpoint.read(path)
     if ckpt.get("kind") != "training" or ckpt.get("stage") != stage:
@@ -140,47 +111,27 @@ def resume_state(run_dir: Path, stage: str) -> dict | None:
     return ckpt
 
 
-def ignore_stop_signals(worker_id: int) -> None:
-    """DataLoader workers leave SIGTERM and SIGINT to the main process.
-
-    A scheduler (or `kill` of the process group, or Ctrl-C) signals every process; a worker that
-    died of it would crash the main process before it could write last.pt.
-    """
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-
-
 class Trainer:
     """The shared loop. Subclasses define `stage`, `train_step`, `val_generator` and their state."""
 
     stage = ""
-    best_metric = "psnr"
 
-    def __init__(self, cfg: RunConfig, data_path: Path, run_dir: Path, device: torch.device, resume: bool) -> None:
-        self.cfg, self.run_dir, self.device = cfg, Path(run_dir), device
+    def __init__(self, cfg: RunConfig, run_dir: Path, device: torch.device, photos: Photos, state: dict | None,
+                 lpips_net: nn.Module | None = None) -> None:
+        """state: the run's last.pt when resuming (`resume_state`), else None. lpips_net: for val LPIPS
+        and the perceptual loss, loaded by the command before the data, so missing weights stop it early."""
+        self.cfg, self.run_dir, self.device, self.photos, self.state = cfg, Path(run_dir), device, photos, state
+        self.lpips = lpips_net
         self.world = runtime.world()
-        self.state = resume_state(self.run_dir, self.stage) if resume else None
-        if resume and self.state is None:
-            log.warning("%s has no last.pt: starting a new run", self.run_dir)
-        if not resume and (self.run_dir / "last.pt").exists():
-            raise ConfigError(f"{self.run_dir}: already holds a run (last.pt); pass --resume or choose another --out")
-        seed_everything(cfg.train.seed)
-        self.source = data.PhotoSource(data_path)
-        self.split = data.scan(self.source, cfg.data)
-        if self.world.is_main:
-            self.run_dir.mkdir(parents=True, exist_ok=True)
-            self.split.save(self.run_dir / "split.json")
-            save_config(cfg, self.run_dir / "config.yaml")
-        log.info("%d train / %d val photos (%d near-gray, %d unreadable left out)", len(self.split.train),
-                 len(self.split.val), len(self.split.gray), len(self.split.unreadable))
         self.use_amp = cfg.train.amp and device.type == "cuda"
         self.amp_dtype = torch.bfloat16 if self.use_amp and torch.cuda.is_bf16_supported() else torch.float16
         # fp16 gradients underflow without loss scaling; bf16 and fp32 need none (the scaler passes through)
         self.scaler = torch.amp.GradScaler(device.type, enabled=self.use_amp and self.amp_dtype == torch.float16)
-        self.step = self.state["step"] if self.state else 0
-        self.metrics: dict[str, float] = self.state.get("metrics", {}) if self.state else {}
-        worst = math.inf if BEST_METRICS[self.best_metric] == "min" else -math.inf
-        self.best = self.state.get("best", worst) if self.state else worst
+        self.step = state["step"] if state else 0
+        self.metrics: dict[str, float] = state.get("metrics", {}) if state else {}
+        self.higher_is_better = metrics.better(cfg.train.best_metric) == "max"
+        self.best = state.get("best", -math.inf if self.higher_is_better else math.inf) if state else (
+            -math.inf if self.higher_is_better else math.inf)
 
     # -- what a subclass provides -----------------------------------------------------------------
     def train_step(self, L_n: torch.Tensor, real_ab_n: torch.Tensor) -> dict[str, float]:
@@ -213,7 +164,7 @@ class Trainer:
     def generate(self, L_n: torch.Tensor, real_ab_n: torch.Tensor) -> torch.Tensor:
         """G's training forward; a generator that takes a colour hint gets the truth's own, dropped
         at random (`hint.random_hints`), drawn from (seed, step, rank) so a resumed run draws alike."""
-        if not getattr(bare(self.generator), "takes_hint", False):
+        if not bare(self.generator).takes_hint:
             return self.generator(L_n)
         rng = torch.Generator().manual_seed(self.cfg.train.seed * 1_000_003 + self.step * 1009 + self.world.rank)
         return self.generator(L_n, hint.random_hints(real_ab_n, rng).to(L_n.device))
@@ -222,45 +173,29 @@ class Trainer:
         return torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.use_amp)
 
     def save(self, name: str) -> None:
-        base = {"kind": "training", "stage": self.stage, "step": self.step, "run_config": asdict(self.cfg),
+        base = {"kind": "training", "stage": self.stage, "step": self.step, "run_config": plain(self.cfg),
                 "metrics": dict(self.metrics), "best": self.best}
         checkpoint.save(self.run_dir / name, {**base, **self.payload()})
 
     def is_better(self, value: float) -> bool:
-        return value < self.best if BEST_METRICS[self.best_metric] == "min" else value > self.best
+        return value > self.best if self.higher_is_better else value < self.best
 
-    def train_loader(self) -> DataLoader:
-        t, workers = self.cfg.train, self.cfg.data.workers
-        crops = data.TrainCrops(self.source, self.split, self.cfg.data, t.seed)
-        sampler = data.StepSampler(self.step, t.steps, t.batch_size, self.world.rank, self.world.size)
-        return DataLoader(crops, batch_size=t.batch_size, sampler=sampler, num_workers=workers,
-                          pin_memory=self.device.type == "cuda", prefetch_factor=4 if workers else None,
-                          worker_init_fn=ignore_stop_signals)
-
-    def validate(self, writer: SummaryWriter) -> None:
+    def validate(self) -> None:
         """Val metrics of the (EMA) generator (`validation.validate`) to TensorBoard, plus the grid."""
         generator = bare(self.val_generator())
         was_training = generator.training
         generator.eval()
-        loader = DataLoader(data.ValImages(self.source, self.split.val, self.cfg.data.size),
-                            batch_size=self.cfg.train.batch_size, num_workers=min(self.cfg.data.workers, 1))
-        result = validation.validate(generator, loader, self.device, self.autocast,
-                                     self.lpips_net() if self.best_metric == "lpips" else None)
+        result = validation.validate(generator, self.photos.val_loader(), self.device, self.autocast, self.lpips)
         generator.train(was_training)
         if result.first is None:
             return
         self.metrics = result.metrics
         for name, value in self.metrics.items():
-            writer.add_scalar(f"val/{name}", value, self.step)
+            self.writer.add_scalar(f"val/{name}", value, self.step)
         if self.cfg.train.grid_images:
             grid = comparison_grid(*(t[:self.cfg.train.grid_images] for t in result.first))
-            writer.add_image("images/val", grid, self.step)
+            self.writer.add_image("images/val", grid, self.step)
         tqdm.write(f"step {self.step}: " + "  ".join(f"val {k} {v:.3f}" for k, v in self.metrics.items()))
-
-    def lpips_net(self) -> nn.Module:
-        if not hasattr(self, "_lpips"):
-            self._lpips = metrics.load_lpips("squeeze", self.device).requires_grad_(False)
-        return self._lpips
 
     def run(self) -> RunResult:
         """Step until `train.steps`, validating and saving every `val_every` steps.
@@ -271,17 +206,27 @@ class Trainer:
         """
         if self.state:
             log.info("resuming %s at step %d of %d", self.run_dir, self.step, self.cfg.train.steps)
-        writer = SummaryWriter(str(self.run_dir)) if self.world.is_main else None
+        self.writer: SummaryWriter | None = None
         signums = (signal.SIGTERM,) if self.world.size == 1 else (signal.SIGTERM, signal.SIGINT)
         try:
-            with stop_on_signals(signums) as request:  # also shields the final save from a second signal
-                interrupted = self.loop(writer, request)
-                if interrupted:
+            with runtime.stop_on_signals(signums) as request:  # also shields the final save from a second signal
+                first_step = self.step
+                interrupted = self.loop(request)
+                if interrupted and self.step > first_step:  # before any step there is nothing new to keep
                     self.save_interrupted()
         finally:
-            if writer is not None:
-                writer.close()
+            if self.writer is not None:
+                self.writer.close()
         return RunResult(step=self.step, metrics=self.metrics, interrupted=interrupted)
+
+    def open_run_dir(self) -> None:
+        """Rank 0 creates the run dir with its config, split and TensorBoard writer once the first step
+        has succeeded, so a run that fails before it leaves nothing behind."""
+        if self.world.is_main and self.writer is None:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            self.photos.split.save(self.run_dir / "split.json")
+            save_config(self.cfg, self.run_dir / "config.yaml")
+            self.writer = SummaryWriter(str(self.run_dir))
 
     def save_interrupted(self) -> None:
         """Rank 0 writes last.pt; the other ranks leave only after it, as torchrun stops every rank
@@ -291,31 +236,32 @@ class Trainer:
             log.warning("interrupted at step %d: last.pt written; continue with --resume", self.step)
         runtime.share_from_main(None)
 
-    def loop(self, writer: SummaryWriter | None, request: dict) -> bool:
+    def loop(self, request: dict) -> bool:
         """The steps themselves; True when Ctrl-C or a stop request (on any rank) ended them early."""
         t = self.cfg.train
         bar = tqdm(total=t.steps, initial=self.step, desc=self.stage, unit="step", dynamic_ncols=True,
                    disable=None if self.world.is_main else True)
         tick, seen, deadline = time.perf_counter(), 0, time.monotonic() + t.max_minutes * 60
         try:
-            for L_n, real_ab_n in self.train_loader():
+            for L_n, real_ab_n in self.photos.train_loader(self.step, self.world, self.device):
                 L_n = L_n.to(self.device, non_blocking=True).contiguous(memory_format=torch.channels_last)
                 scalars = self.train_step(L_n, real_ab_n.to(self.device, non_blocking=True))
                 self.step += 1
+                self.open_run_dir()
                 seen += len(L_n)
                 bar.update(1)
                 if self.step % t.log_every == 0 or self.step == t.steps:
                     images_per_s = seen * self.world.size / (time.perf_counter() - tick)
-                    self.log_train(writer, bar, {**runtime.mean_over_ranks(scalars, self.device),
+                    self.log_train(bar, {**runtime.mean_over_ranks(scalars, self.device),
                                                  "images_per_s": images_per_s})
                     tick, seen = time.perf_counter(), 0
                 if self.step % t.val_every == 0 or self.step == t.steps:
-                    self.validate_and_save(writer)
+                    self.validate_and_save()
                 if runtime.any_rank(request["stop"], self.device):
                     return True
                 if t.max_minutes and runtime.any_rank(time.monotonic() > deadline, self.device):
                     if self.step % t.val_every:
-                        self.validate_and_save(writer)
+                        self.validate_and_save()
                     log.warning("step %d: the time budget of %g min is spent; continue with --resume", self.step,
                                 t.max_minutes)
                     return False
@@ -325,15 +271,15 @@ class Trainer:
             bar.close()
         return False
 
-    def log_train(self, writer: SummaryWriter | None, bar: tqdm, scalars: dict[str, float]) -> None:
+    def log_train(self, bar: tqdm, scalars: dict[str, float]) -> None:
         """Training scalars (averaged over ranks) to TensorBoard and the progress bar, on rank 0."""
-        if writer is None:
+        if self.writer is None:
             return
         for name, value in {**scalars, **self.learning_rates()}.items():
-            writer.add_scalar(f"train/{name}", value, self.step)
+            self.writer.add_scalar(f"train/{name}", value, self.step)
         bar.set_postfix({k: f"{v:.3g}" for k, v in scalars.items()})
 
-    def validate_and_save(self, writer: SummaryWriter | None) -> None:
+    def validate_and_save(self) -> None:
         """Rank 0 validates and writes last.pt (and best.pt) while the other ranks wait for it.
 
         A user error there (full disk, missing LPIPS weights) is raised on every rank, so all stop.
@@ -344,13 +290,14 @@ class Trainer:
                 raise ColorizerError(error)  # rank 0 reports it; the tools keep the other ranks quiet
             return
         try:
-            self.validate(writer)
+            self.validate()
             self.after_validation()
             self.save("last.pt")
-            if self.best_metric in self.metrics and self.is_better(self.metrics[self.best_metric]):
-                self.best = self.metrics[self.best_metric]
+            best_metric = self.cfg.train.best_metric
+            if best_metric in self.metrics and self.is_better(self.metrics[best_metric]):
+                self.best = self.metrics[best_metric]
                 self.save("best.pt")
-            writer.flush()
+            self.writer.flush()
         except ColorizerError as err:
             runtime.share_from_main(str(err))
             raise
@@ -365,12 +312,11 @@ class Pretrainer(Trainer):
 
     stage = "pretrain"
 
-    def __init__(self, cfg: RunConfig, data_path: Path, run_dir: Path, device: torch.device, resume: bool) -> None:
-        super().__init__(cfg, data_path, run_dir, device, resume)
+    def __init__(self, cfg: RunConfig, run_dir: Path, device: torch.device, photos: Photos, state: dict | None,
+                 generator: nn.Module, lpips_net: nn.Module | None = None) -> None:
+        super().__init__(cfg, run_dir, device, photos, state, lpips_net)
         t = cfg.train
-        self.generator = (build_generator(cfg) if self.state is None
-                          else checkpoint.build_network(self.state["generator"], self.run_dir / "last.pt"))
-        self.generator.to(device, memory_format=torch.channels_last).train()
+        self.generator = generator.to(device, memory_format=torch.channels_last).train()
         trainable = freeze_encoder(self.generator, t.freeze_encoder_layers)
         self.generator = distribute(self.generator, device)
         self.optimizer = torch.optim.AdamW(trainable, lr=t.lr, weight_decay=t.weight_decay)
@@ -398,20 +344,31 @@ class Pretrainer(Trainer):
                 "optimizers": {"g": self.optimizer.state_dict()}, "schedulers": {"g": self.scheduler.state_dict()}}
 
 
-def pretrain(cfg: RunConfig, data_path: Path, run_dir: Path, device: torch.device, resume: bool = False) -> RunResult:
-    """L1 pretraining of the generator on a*b*; writes last.pt/best.pt/events into run_dir."""
-    return Pretrainer(cfg, data_path, run_dir, device, resume).run()
+def pretrain(cfg: RunConfig, run_dir: Path, device: torch.device, state: dict | None = None) -> RunResult:
+    """L1 pretraining of the generator on a*b*; writes last.pt/best.pt/events into run_dir.
+
+    state: the run's last.pt (`resume_state`) to continue from, or None for a new run. Everything
+    that can fail on the user's input (run dir, metric name, encoder weights, photos) is checked
+    here, before the trainer exists and before anything is written.
+    """
+    check_run_dir(run_dir, state)
+    metrics.better(cfg.train.best_metric)
+    seed_everything(cfg.train.seed)
+    generator = (build_generator(cfg) if state is None
+                 else checkpoint.build_network(state["generator"], Path(run_dir) / "last.pt"))
+    lpips_net = lpips_if_needed(cfg, device)
+    return Pretrainer(cfg, run_dir, device, open_photos(cfg), state, generator, lpips_net).run()
 
 
-def resolve_config(config_path: Path | None, default: Path, run_dir: Path, resume: bool,
-                   overrides: dict) -> RunConfig:
-    """Shipped defaults (or the run's stored config when resuming) < --config < named flags < --set."""
-    last = Path(run_dir) / "last.pt"
-    if not (resume and last.exists()):
-        return load_config(config_path or default, overrides)
-    stored = checkpoint.read(last).get("run_config", {})
-    cfg = load_config(config_path, overrides, base=stored)
-    if cfg.model != load_config(None, base=stored).model:
-        raise ConfigError(f"{config_path}: its model section differs from the run's in {last}; "
-                          f"resume without --config or start a new --out")
-    return cfg
+def lpips_if_needed(cfg: RunConfig, device: torch.device) -> nn.Module | None:
+    """The frozen LPIPS network when the run scores or trains with it (best.pt by LPIPS, a perceptual
+    loss), loaded before the data so missing weights are a one-line error before any work."""
+    if cfg.train.best_metric != "lpips" and not cfg.gan.perceptual_weight:
+        return None
+    return metrics.load_lpips("squeeze", device).requires_grad_(False)
+
+
+def check_run_dir(run_dir: Path, state: dict | None) -> None:
+    """A new run must not land on an old one: a run dir holding last.pt is only continued with --resume."""
+    if state is None and (Path(run_dir) / "last.pt").exists():
+        raise ConfigError(f"{run_dir}: already holds a run (last.pt); pass --resume or choose another --out")

@@ -159,7 +159,7 @@ def test_an_error_on_rank0_alone_stops_both_with_one_line(photo_zip, tmp_path):
     invoke(pretrain, "--data", photo_zip, "--out", tmp_path / "pre", "--config", config, "--steps", 2)
     command = torchrun_command("train_gan", "--data", photo_zip, "--init", tmp_path / "pre" / "last.pt",
                                "--out", tmp_path / "gan", "--config", config, "--steps", 4,
-                               "--set", "gan.best_metric=lpips")
+                               "--set", "train.best_metric=lpips")
     empty_cache = {**LOOPBACK, "TORCH_HOME": str(tmp_path / "no_weights")}
     result = subprocess.run(command, cwd=tmp_path, env=empty_cache, capture_output=True, text=True, timeout=1800)
     errors = [line for line in (result.stdout + result.stderr).splitlines() if line.startswith("Error:")]

@@ -105,12 +105,19 @@ def test_cli_leaves_out_unpaired_mismatched_and_unreadable_files(folders, tmp_pa
 
 
 @pytest.mark.parametrize("net", list(metrics.LPIPS_NETS))
-def test_missing_weights_are_one_error_line(folders, tmp_path, monkeypatch, net):
+def test_missing_weights_leave_their_columns_out_and_the_rest_is_scored(folders, tmp_path, monkeypatch, net):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "empty"))
     pred, gt = folders
-    result = _run("--pred", pred, "--gt", gt, "--lpips-net", net)
-    assert result.exit_code == 1 and isinstance(result.exception, SystemExit)
-    assert len(_error_lines(result)) == 1 and metrics.LPIPS_NETS[net] in _error_lines(result)[0]
+    json_path = tmp_path / "m.json"
+    result = _run("--pred", pred, "--gt", gt, "--lpips-net", net, "--json", json_path)
+    assert result.exit_code == 0, result.output
+    left_out = [line for line in result.output.splitlines() if "left out:" in line]
+    assert len(left_out) == 2
+    assert left_out[0].startswith("LPIPS left out") and metrics.LPIPS_NETS[net] in left_out[0]
+    assert left_out[1].startswith("FID-lite and KID left out") and metrics.INCEPTION_WEIGHTS in left_out[1]
+    table = json.loads(json_path.read_text())
+    assert table["model"]["lpips"] is None and table["model"]["kid"] is None and table["model"]["psnr"] == 100.0
+    assert table["gray"]["psnr"] < 100 and 0 < table["gray"]["ab_far"] <= 1
 
 
 @pytest.mark.parametrize("args", [

@@ -68,8 +68,9 @@ def hinted_checkpoint(tmp_path_factory):
     for index, photo in enumerate([skdata.astronaut(), skdata.chelsea(), skdata.coffee(), skdata.rocket()] * 2):
         write_png(root / "photos" / f"p{index}.png", small(photo[index * 20:], 48, 40))
     cfg = load_config(TINY_CONFIG, {"model.args.hint": True, "train.steps": 150, "train.batch_size": 8,
-                                    "train.lr": 1e-2, "train.val_every": 150, "train.grid_images": 0})
-    pretrain(cfg, root / "photos", root / "run", torch.device("cpu"))
+                                    "train.lr": 1e-2, "train.val_every": 150, "train.grid_images": 0,
+                                    "data.paths": [str(root / "photos")]})
+    pretrain(cfg, root / "run", torch.device("cpu"))
     return root / "run" / "last.pt"
 
 

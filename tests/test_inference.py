@@ -17,7 +17,7 @@ def photo(height: int, width: int) -> np.ndarray:
     return small(data.chelsea(), width, height).astype(np.float32) / 255.0
 
 
-class ConstantChroma(nn.Module):
+class ConstantChroma(models.Generator):
     """A stand-in generator painting one strong colour everywhere: most of it lands outside sRGB."""
 
     takes_hint = False

@@ -1,12 +1,13 @@
 """Metrics on images and features whose answers are known: identical, shifted, gray, very different."""
 import math
 
+import cv2
 import numpy as np
 import pytest
 from pytorch_fid.fid_score import calculate_frechet_distance
 from skimage import data as skdata
 
-from gan_colorizer import metrics, runtime
+from gan_colorizer import color, metrics, runtime
 from gan_colorizer.errors import MissingWeightsError
 from tests.conftest import small
 
@@ -166,3 +167,63 @@ def test_scorer_identical_sets_are_perfect_and_a_different_set_is_far(lpips_mode
     assert same["lpips"] == pytest.approx(0.0, abs=1e-6) and same["delta_cf_per_image"] == 0.0
     assert same["fid_lite"] == pytest.approx(0.0, abs=1e-6)
     assert other["fid_lite"] > 10.0 and other["lpips"] > 0.3
+
+
+def _ab(height: int = 40, width: int = 48, seed: int = 0) -> np.ndarray:
+    """(H, W, 2) float32 a*b* of varied colours, within +-80."""
+    return np.random.default_rng(seed).uniform(-80, 80, (height, width, 2)).astype(np.float32)
+
+
+def test_identical_chroma_is_perfect():
+    ab = _ab()
+    assert metrics.ab_rmse(ab, ab.copy()) == 0.0
+    assert metrics.ab_auc(ab, ab.copy()) == 1.0
+    assert metrics.ab_far_share(ab, ab.copy()) == 0.0
+
+
+def test_a_constant_offset_of_5_units():
+    truth = np.round(_ab())  # whole numbers: the offset and its removal are exact in float32
+    pred = truth + np.array([3.0, 4.0], dtype=np.float32)  # distance 5 everywhere
+    assert metrics.ab_rmse(pred, truth) == pytest.approx(5.0, abs=1e-4)
+    assert metrics.ab_far_share(pred, truth) == 0.0
+    # within t for t = 5..150: 146 of the 151 thresholds
+    assert metrics.ab_auc(pred, truth) == pytest.approx(146 / 151, abs=1e-6)
+
+
+def test_auc_counts_a_pixel_from_the_first_threshold_at_or_above_its_distance():
+    truth = np.zeros((1, 4, 2), dtype=np.float32)
+    pred = np.array([[[0, 0], [0.5, 0], [150, 0], [400, 0]]], dtype=np.float32)
+    # distance 0: all 151 thresholds; 0.5: t >= 1, 150 of them; 150: t = 150 only; 400: none
+    assert metrics.ab_auc(pred, truth) == pytest.approx((151 + 150 + 1 + 0) / (4 * 151))
+
+
+def test_half_the_pixels_30_off_is_half_far():
+    truth = _ab()
+    pred = truth.copy()
+    pred[:20, :, 0] += 30.0
+    assert metrics.ab_far_share(pred, truth) == pytest.approx(0.5)
+    assert metrics.ab_rmse(pred, truth) == pytest.approx(30.0 / np.sqrt(2.0), rel=1e-5)
+
+
+def test_a_gray_prediction_of_a_colourful_photo_is_far_and_every_error_grows(photos):
+    truth = photos[0]  # the astronaut: flag, patches, skin
+    gray = np.repeat(cv2.cvtColor(truth, cv2.COLOR_RGB2GRAY)[..., None], 3, axis=2)
+    same, dull = metrics.chroma_errors(truth.copy(), truth), metrics.chroma_errors(gray, truth)
+    assert set(dull) == {"ab_rmse", "ab_auc", "ab_far"}
+    assert same == {"ab_rmse": 0.0, "ab_auc": 1.0, "ab_far": 0.0}
+    assert dull["ab_far"] > 0.05 and dull["ab_rmse"] > 5.0 and dull["ab_auc"] < 1.0
+
+
+def test_chroma_errors_agree_with_the_functions_on_lab(photos):
+    pred, truth = photos[1], photos[2]
+    pred_ab, true_ab = (color.rgb_to_lab(x.astype(np.float32) / 255.0)[..., 1:] for x in (pred, truth))
+    assert metrics.chroma_errors(pred, truth) == pytest.approx(
+        {"ab_rmse": metrics.ab_rmse(pred_ab, true_ab), "ab_auc": metrics.ab_auc(pred_ab, true_ab),
+         "ab_far": metrics.ab_far_share(pred_ab, true_ab)})
+
+
+def test_chroma_metrics_refuse_mismatched_arrays():
+    with pytest.raises(ValueError, match="H, W, 2"):
+        metrics.ab_rmse(_ab(40, 48), _ab(40, 47))
+    with pytest.raises(ValueError, match="truth is"):
+        metrics.chroma_errors(np.zeros((4, 4, 3), np.uint8), np.zeros((4, 5, 3), np.uint8))

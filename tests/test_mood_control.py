@@ -59,7 +59,7 @@ def test_evaluator_reports_requested_vs_achieved_colour(tiny_checkpoint, photo_z
     from gan_colorizer import evaluate, metrics
 
     monkeypatch.setattr(evaluate, "build_scorer", lambda device, lpips_net="squeeze": metrics.Scorer())
-    result = evaluate.evaluate_checkpoint(tiny_checkpoint, photo_zip, "all", "cpu",
+    result = evaluate.evaluate_checkpoint(tiny_checkpoint, [photo_zip], "all", "cpu",
                                           control={"mood": "golden-hour", "strength": 1.0})
     assert list(result.metrics) == ["model", "fallback", "gray"] and result.metrics["fallback"]["n"] == 8
     requested, fallback, plain = result.control["requested"], result.control["fallback"], result.control["model"]

@@ -2,9 +2,8 @@
 import pytest
 import torch
 
-import gan_colorizer.models.patchgan  # noqa: F401  (registers "patchgan" until models/__init__ imports it)
 from gan_colorizer.errors import ConfigError
-from gan_colorizer.models.registry import available, build
+from gan_colorizer.models import available, build
 
 
 def _pairs(height: int, width: int, batch: int = 2) -> torch.Tensor:
@@ -12,8 +11,8 @@ def _pairs(height: int, width: int, batch: int = 2) -> torch.Tensor:
     return torch.rand(batch, 3, height, width, generator=torch.Generator().manual_seed(0)) * 2 - 1
 
 
-def test_patchgan_is_registered():
-    assert "patchgan" in available()
+def test_patchgan_is_registered_as_a_discriminator():
+    assert "patchgan" in available("discriminator")
 
 
 @pytest.mark.parametrize(("size", "patches"), [((48, 40), (4, 3)), ((33, 47), (2, 3)), ((256, 256), (30, 30))])

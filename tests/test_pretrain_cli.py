@@ -24,11 +24,11 @@ def test_pretrain_writes_checkpoints_events_config_and_split(tiny_run):
     for name in ("last.pt", "best.pt", "config.yaml", "split.json"):
         assert (tiny_run / name).is_file()
     last = checkpoint.read(tiny_run / "last.pt")
-    assert last["step"] == 4 and last["stage"] == "pretrain" and {"l1", "psnr", "cf_pred", "cf_gt", "cf_gap"} <= set(last["metrics"])
+    assert last["step"] == 4 and last["stage"] == "pretrain" and {"psnr", "ssim", "cf_pred", "cf_gt", "delta_cf_per_image"} <= set(last["metrics"])
     events = EventAccumulator(str(tiny_run))
     events.Reload()
     assert "images/val" in events.Tags()["images"]
-    assert {"train/loss_l1", "train/lr", "val/psnr", "val/l1"} <= set(events.Tags()["scalars"])
+    assert {"train/loss_l1", "train/lr", "val/psnr", "val/ssim"} <= set(events.Tags()["scalars"])
 
 
 def test_resume_continues_the_step_count(tiny_run, photo_zip):
@@ -43,7 +43,7 @@ def test_a_spent_time_budget_ends_the_run_validated_and_resumable(photo_zip, tmp
                  "--set", "train.max_minutes=1e-6", "--set", "train.val_every=10")
     assert result.exit_code == 0, result.output
     last = checkpoint.read(out / "last.pt")
-    assert last["step"] == 1 and "l1" in last["metrics"] and (out / "best.pt").is_file()
+    assert last["step"] == 1 and "psnr" in last["metrics"] and (out / "best.pt").is_file()
     result = run("--data", photo_zip, "--out", out, "--steps", 3, "--resume", "--set", "train.max_minutes=0")
     assert result.exit_code == 0, result.output
     assert checkpoint.read(out / "last.pt")["step"] == 3

@@ -37,7 +37,7 @@ def test_gan_run_writes_both_networks_ema_and_events(gan_run, tmp_path):
     events.Reload()
     scalars = set(events.Tags()["scalars"])
     assert {"train/loss_d", "train/d_real", "train/d_fake", "train/loss_g_adv", "train/loss_g_l1",
-            "train/lr_g", "train/lr_d", "val/cf_gap"} <= scalars
+            "train/lr_g", "train/lr_d", "val/delta_cf_per_image"} <= scalars
     assert "images/val" in events.Tags()["images"]
     export = checkpoint.read(tmp_path / "model.pt")
     assert export["kind"] == "generator" and "discriminator" not in export and "optimizers" not in export

@@ -10,7 +10,6 @@ Under torchrun every rank runs the tool; only rank 0 speaks (INFO logs, the summ
 the others log warnings only and exit with the same status.
 """
 import logging
-import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -32,8 +31,9 @@ def version_option(func: Callable) -> Callable:
 def training_options(func: Callable) -> Callable:
     """--data --out --config --steps --batch-size --device --resume --set --export."""
     options = [
-        click.option("--data", "data_path", required=True, type=click.Path(path_type=Path),
-                     help="Folder (searched recursively) or .zip of colour photos."),
+        click.option("--data", "data_paths", multiple=True, type=click.Path(path_type=Path),
+                     help="Folder (searched recursively), .zip or .tar of colour photos, or a .txt listing them; "
+                          "repeatable. [default with --resume: the run's own]"),
         click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path), help="Run directory."),
         click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
                      help="YAML config (default: the tool's config in configs/)."),
@@ -51,14 +51,27 @@ def training_options(func: Callable) -> Callable:
     return func
 
 
-def overrides(steps: int | None, batch_size: int | None, sets: tuple[str, ...]) -> dict:
-    """Named flags and --set pairs as dotted config overrides (None = not given)."""
-    return {"train.steps": steps, "train.batch_size": batch_size, **dict(config.parse_override(s) for s in sets)}
+def start_run(stage: str, config_path: Path | None, default_config: str, out: Path, resume: bool,
+              data_paths: tuple[Path, ...], steps: int | None, batch_size: int | None,
+              sets: tuple[str, ...]) -> tuple[config.RunConfig, dict | None]:
+    """The run's config and, with --resume, its last.pt (read once here and handed to the trainer).
+
+    Precedence: shipped config (or the run's stored one when resuming) < --config < named flags <
+    --set. --data is recorded in the config as absolute paths (data.paths).
+    """
+    from gan_colorizer import train  # torch: imported when a run starts, not for --help
+
+    state = train.resume_state(out, stage) if resume else None
+    named = {"train.steps": steps, "train.batch_size": batch_size,
+             "data.paths": [str(Path(p).expanduser().resolve()) for p in data_paths] or None}
+    overrides = {**named, **dict(config.parse_override(s) for s in sets)}
+    stored = state.get("run_config", {}) if state else None
+    return config.resolve_config(config_path, CONFIGS / default_config, overrides, stored), state
 
 
 def finish(result, out: Path, export: Path | None) -> None:
     """Export if asked, print the one-line summary, exit 130 when interrupted (last.pt was written)."""
-    if not is_main_rank():
+    if not is_main_process():
         if result.interrupted:
             raise SystemExit(130)
         return
@@ -73,16 +86,17 @@ def finish(result, out: Path, export: Path | None) -> None:
         raise SystemExit(130)
 
 
-def is_main_rank() -> bool:
-    """False only in a torchrun worker of rank > 0; read from the environment, so it holds before the
-    process group exists and after it ends."""
-    return int(os.environ.get("WORLD_SIZE", "1")) <= 1 or os.environ.get("RANK", "0") == "0"
+def is_main_process() -> bool:
+    """Rank 0, or the only process (`runtime.world`, imported here so --help needs no torch)."""
+    from gan_colorizer import runtime
+
+    return runtime.world().is_main
 
 
 def setup_logging() -> None:
-    logging.basicConfig(level=logging.INFO if is_main_rank() else logging.WARNING, format="%(message)s")
+    logging.basicConfig(level=logging.INFO if is_main_process() else logging.WARNING, format="%(message)s")
 
 
 def fail(err: ColorizerError) -> click.ClickException | click.exceptions.Exit:
     """One `Error:` line and exit 1 on rank 0; the other ranks, which hit the same error, exit 1 silently."""
-    return click.ClickException(str(err)) if is_main_rank() else click.exceptions.Exit(1)
+    return click.ClickException(str(err)) if is_main_process() else click.exceptions.Exit(1)

@@ -22,7 +22,9 @@ LPIPS_NETS = ("squeeze", "alex", "vgg")  # metrics.LPIPS_NETS
 @click.option("--gt", type=PathArg, help="Folder of ground truths; paired with --pred by relative path and name.")
 @click.option("--checkpoint", type=click.Path(dir_okay=False, path_type=Path),
               help="Generator checkpoint to run (mode 2, with --data).")
-@click.option("--data", "data_path", type=PathArg, help="Folder or .zip of colour photos (mode 2).")
+@click.option("--data", "data_paths", multiple=True, type=PathArg,
+              help="Mode 2: folder, .zip or .tar of colour photos, or a .txt listing them; repeatable. "
+                   "[default: the data the checkpoint was trained on]")
 @click.option("--split", default="val", show_default=True, type=click.Choice(SPLITS),
               help="val: the checkpoint's own validation photos; all: every photo.")
 @click.option("--save-pred", type=click.Path(file_okay=False, path_type=Path),
@@ -35,15 +37,18 @@ LPIPS_NETS = ("squeeze", "alex", "vgg")  # metrics.LPIPS_NETS
 @click.option("--mood", "mood_name", help="Mode 2: also score this colour mood (see colorize --help) against no control.")
 @click.option("--color", "target_color", help='Mode 2: also score this target colour, e.g. "#c8a060".')
 @click.option("--strength", default=1.0, show_default=True, type=click.FloatRange(0.0, 1.0))
-def main(pred: Path | None, gt: Path | None, checkpoint: Path | None, data_path: Path | None, split: str,
+@click.option("--degrade", is_flag=True,
+              help="Mode 2: age each gray input as an archive scan (seeded fade, grain, blur, scratches, dust, JPEG) "
+                   "before colorizing; the truth stays the clean photo.")
+def main(pred: Path | None, gt: Path | None, checkpoint: Path | None, data_paths: tuple[Path, ...], split: str,
          save_pred: Path | None, json_path: Path | None, csv_path: Path | None, lpips_net: str, device: str,
-         mood_name: str | None, target_color: str | None, strength: float) -> None:
+         mood_name: str | None, target_color: str | None, strength: float, degrade: bool) -> None:
     """Compare colorizations with the truth (PSNR, SSIM, LPIPS, FID-lite, KID, colourfulness) and a gray baseline."""
-    is_folders, is_checkpoint = bool(pred or gt), bool(checkpoint or data_path)
-    if is_folders == is_checkpoint or (is_folders and not (pred and gt)) or (is_checkpoint and not (checkpoint and data_path)):
-        raise click.ClickException("give --pred and --gt (two folders), or --checkpoint and --data")
-    if (save_pred or mood_name or target_color) and is_folders:
-        raise click.ClickException("--save-pred, --mood and --color need --checkpoint and --data")
+    is_folders, is_checkpoint = bool(pred or gt), bool(checkpoint or data_paths)
+    if is_folders == is_checkpoint or (is_folders and not (pred and gt)) or (is_checkpoint and not checkpoint):
+        raise click.ClickException("give --pred and --gt (two folders), or --checkpoint (and --data)")
+    if (save_pred or mood_name or target_color or degrade) and is_folders:
+        raise click.ClickException("--save-pred, --mood, --color and --degrade need --checkpoint and --data")
     control = {"mood": mood_name, "color": target_color, "strength": strength} if mood_name or target_color else None
     from gan_colorizer import evaluate, runtime  # torch: not needed for --help or a usage error
 
@@ -52,8 +57,8 @@ def main(pred: Path | None, gt: Path | None, checkpoint: Path | None, data_path:
         if is_folders:
             result = evaluate.evaluate_folders(pred, gt, torch_device, lpips_net)
         else:
-            result = evaluate.evaluate_checkpoint(checkpoint, data_path, split, torch_device, lpips_net, save_pred,
-                                                  control)
+            result = evaluate.evaluate_checkpoint(checkpoint, list(data_paths), split, torch_device, lpips_net, save_pred,
+                                                  control, degrade)
         if json_path:
             evaluate.save_json(result.metrics, json_path, result.control)
         if csv_path:

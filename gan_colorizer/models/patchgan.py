@@ -40,7 +40,7 @@ from gan_colorizer.models.registry import register
 _LEAK = 0.2  # pix2pix/DCGAN LeakyReLU slope: D passes gradient for negative activations too
 
 
-@register("patchgan")
+@register("patchgan", "discriminator")
 class PatchGAN(nn.Module):
     """cat([L_n, ab_n]) (B, in_channels, H, W) in [-1, 1] -> raw patch logits (B, 1, h, w), any H, W >= 1.
 

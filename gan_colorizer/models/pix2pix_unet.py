@@ -7,13 +7,17 @@ padding to its stride (any input size works) differ.
 import torch
 from torch import nn
 
+from gan_colorizer.models.generator import Generator
 from gan_colorizer.models.layers import norm_layer, pad_to_multiple
 from gan_colorizer.models.registry import register
 
 
-@register("pix2pix_unet")
-class Pix2PixUNet(nn.Module):
-    """L_n (B, 1, H, W) in [-1, 1] -> ab_n (B, 2, H, W) in [-1, 1]. Stride 2**depth (256 by default)."""
+@register("pix2pix_unet", "generator")
+class Pix2PixUNet(Generator):
+    """L_n (B, 1, H, W) in [-1, 1] -> ab_n (B, 2, H, W) in [-1, 1]. Stride 2**depth (256 by default).
+
+    Trained from scratch, as in the paper: no pretrained encoder, no colour hint.
+    """
 
     def __init__(self, *, base_channels: int = 64, depth: int = 8, norm: str = "batch",
                  dropout: float = 0.5) -> None:
@@ -46,7 +50,9 @@ class Pix2PixUNet(nn.Module):
                     layers.append(nn.Dropout(dropout))
             self.up.append(nn.Sequential(*layers))
 
-    def forward(self, L_n: torch.Tensor) -> torch.Tensor:
+    def forward(self, L_n: torch.Tensor, hint: torch.Tensor | None = None) -> torch.Tensor:
+        """hint: must be None (the contract's second input; this baseline takes none)."""
+        self.refuse_hint(hint)
         x, (height, width) = pad_to_multiple(L_n, self.stride)
         skips = []
         for block in self.down:

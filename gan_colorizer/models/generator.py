@@ -1,0 +1,98 @@
+"""What every generator exposes, so training, validation, inference and benchmarks never probe a model.
+
+A generator maps L_n to ab_n, may take a colour hint, and may have a pretrained encoder whose first
+stages training can freeze. Pretrained weights are found the way torchvision finds its own: by their
+standard file names in the torch cache (`$TORCH_HOME/hub/checkpoints/`), or at a path the user
+gives. Unlike torchvision we never download: a missing file is an error that names it and gives the
+one command that fetches it.
+"""
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from gan_colorizer.errors import ConfigError, MissingWeightsError
+
+log = logging.getLogger(__name__)
+
+TRAIN_WITHOUT = "--set model.encoder_weights=none"  # the flag that trains from random initialisation
+
+
+@dataclass(frozen=True)
+class Pretrained:
+    """A generator's pretrained encoder weights: what they are, where they are looked for, how to get them.
+
+    files: standard names in the torch cache, in order of preference (the first is the one `fetch` gets).
+    fetch: a shell command that puts `files[0]` into the torch cache; the user runs it, never we.
+    """
+
+    what: str
+    files: tuple[str, ...]
+    fetch: str
+
+
+class Generator(nn.Module):
+    """L_n (B, 1, H, W) in [-1, 1], optional hint (B, HINT_SIZE) -> ab_n (B, 2, H, W) in [-1, 1].
+
+    takes_hint: `forward` accepts a colour hint (gan_colorizer.hint); others refuse one.
+    stride: inputs are padded internally to multiples of it (a caller may pick sizes that need none).
+    pretrained: where the encoder's weights come from; None for a generator trained from scratch.
+    """
+
+    takes_hint: bool = False
+    stride: int = 1
+    pretrained: Pretrained | None = None
+
+    def forward(self, L_n: torch.Tensor, hint: torch.Tensor | None = None) -> torch.Tensor:
+        raise NotImplementedError
+
+    def encoder_stages(self) -> nn.Sequential | None:
+        """The pretrained encoder's blocks, input side first (`train.freeze_encoder_layers` freezes a
+        prefix of them); None when there is no pretrained encoder."""
+        return None
+
+    def load_encoder_state(self, state: dict[str, torch.Tensor], source: Path) -> None:
+        """Copy a pretrained state dict read from `source` into the encoder; ConfigError if it does not fit."""
+        raise NotImplementedError
+
+    def load_pretrained(self, weights: str) -> Path | None:
+        """Initialise the encoder: "imagenet" (the torch cache), "none" (keep random), or a file path.
+
+        Returns the file read, None for "none". The same values as config key model.encoder_weights.
+        """
+        if weights == "none":
+            return None
+        if self.pretrained is None:
+            raise ConfigError(f"model.encoder_weights: this generator has no pretrained encoder to load "
+                              f"{weights!r} into; set it to none")
+        path = find_weights(self.pretrained) if weights == "imagenet" else Path(weights).expanduser()
+        if not path.is_file():
+            raise MissingWeightsError(f"model.encoder_weights: {path}: no such file; or train without: {TRAIN_WITHOUT}")
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception:  # torch fails on truncated or foreign files in many different ways
+            raise MissingWeightsError(f"{path}: not a readable weights file; replace it or {TRAIN_WITHOUT}") from None
+        if not isinstance(state, dict):
+            raise MissingWeightsError(f"{path}: expected a state_dict of tensors; replace it or {TRAIN_WITHOUT}")
+        self.load_encoder_state(state, path)
+        log.info("encoder initialised from %s", path)
+        return path
+
+    def refuse_hint(self, hint: torch.Tensor | None) -> None:
+        """For `forward`: a generator built without hint support must not silently ignore one."""
+        if hint is not None and not self.takes_hint:
+            raise ValueError("this generator was built without hint=True, so it takes no colour hint")
+
+
+def find_weights(pretrained: Pretrained) -> Path:
+    """The first of `pretrained.files` in the torch cache; MissingWeightsError (one line) when none is there."""
+    cache = Path(torch.hub.get_dir()) / "checkpoints"
+    for name in pretrained.files:
+        if (cache / name).is_file():
+            return cache / name
+    first, *others = pretrained.files
+    alternatives = f" (nor {', '.join(others)})" if others else ""
+    raise MissingWeightsError(f"{pretrained.what} {first} not found in {cache}/{alternatives}; fetch it once with: "
+                              f"{pretrained.fetch} , or train without: {TRAIN_WITHOUT}")

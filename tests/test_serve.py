@@ -1,0 +1,218 @@
+"""The web app over plain HTTP: uploads good, bad and too large, downloads, zips, two clients at once."""
+import io
+import json
+import threading
+import urllib.error
+import urllib.request
+import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from urllib.parse import urlencode
+
+import cv2
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from skimage import data as skdata
+
+from gan_colorizer.app.server import AppServer, make_server
+from gan_colorizer.app.service import PhotoService
+from gan_colorizer.errors import ConfigError
+from gan_colorizer.inference import Colorizer
+from tools import serve
+
+SMALL_LIMIT_MB = 0.05  # 50 kB: the test photos are a few kB, a 60 kB file is "too large"
+
+
+def gray_photo(width: int = 48, height: int = 40, suffix: str = ".png", source=skdata.camera) -> bytes:
+    """A small real gray photo encoded as a file's bytes."""
+    pixels = cv2.resize(source(), (width, height), interpolation=cv2.INTER_AREA)
+    ok, encoded = cv2.imencode(suffix, pixels)
+    assert ok
+    return encoded.tobytes()
+
+
+@contextmanager
+def running(service: PhotoService) -> Iterator[AppServer]:
+    """The app on a free port of 127.0.0.1, serving from a background thread until the block ends."""
+    with make_server(service, "127.0.0.1", 0) as server:
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        try:
+            yield server
+        finally:
+            server.shutdown()
+            thread.join()
+
+
+@pytest.fixture
+def app(tiny_checkpoint: Path) -> Iterator[AppServer]:
+    with running(PhotoService(Colorizer.from_checkpoint(tiny_checkpoint), max_upload_mb=SMALL_LIMIT_MB)) as server:
+        yield server
+
+
+def get(server: AppServer, path: str) -> tuple[int, dict, bytes]:
+    """(status, headers, body) of a GET; error statuses are returned, not raised."""
+    try:
+        with urllib.request.urlopen(server.url.rstrip("/") + path, timeout=30) as response:
+            return response.status, dict(response.headers), response.read()
+    except urllib.error.HTTPError as err:
+        return err.code, dict(err.headers), err.read()
+
+
+def post(server: AppServer, data: bytes, name: str = "photo.png", **settings) -> tuple[int, dict]:
+    """Upload one file as the page does; (status, JSON answer)."""
+    query = urlencode({"name": name, **settings})
+    request = urllib.request.Request(f"{server.url}api/colorize?{query}", data=data, method="POST",
+                                     headers={"Content-Type": "application/octet-stream"})
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as err:
+        return err.code, json.loads(err.read())
+
+
+def decode(body: bytes) -> np.ndarray:
+    return cv2.imdecode(np.frombuffer(body, np.uint8), cv2.IMREAD_UNCHANGED)
+
+
+def test_page_is_self_contained_and_locked_to_this_server(app):
+    status, headers, body = get(app, "/")
+    assert status == 200 and headers["Content-Type"].startswith("text/html")
+    assert b"://" not in body  # no absolute URL: every asset is inline, every request goes to this server
+    assert "default-src 'none'" in headers["Content-Security-Policy"]
+    assert "connect-src 'self'" in headers["Content-Security-Policy"]
+
+
+def test_info_lists_the_moods_and_the_upload_limit(app):
+    status, _, body = get(app, "/api/info")
+    info = json.loads(body)
+    assert status == 200 and "warm" in info["moods"] and info["max_upload_mb"] == SMALL_LIMIT_MB
+    assert info["temperature"]["supported"] is False  # the bundled Colorizer has no temperature yet
+
+
+def test_upload_colorize_and_download_at_full_size(app):
+    status, result = post(app, gray_photo(48, 40), name="scans/Grandma 1950.png", mood="warm", strength="0.7")
+    assert status == 200 and (result["width"], result["height"]) == (48, 40)
+    assert result["download_name"] == "Grandma 1950_colorized.png" and not result["is_colour_input"]
+
+    status, headers, body = get(app, f"/api/results/{result['id']}/file")
+    assert status == 200 and headers["Content-Type"] == "image/png"
+    assert "attachment" in headers["Content-Disposition"] and "Grandma%201950_colorized.png" in headers["Content-Disposition"]
+    assert decode(body).shape == (40, 48, 3)
+    for preview in ("before.jpg", "after.jpg"):
+        status, headers, body = get(app, f"/api/results/{result['id']}/{preview}")
+        assert status == 200 and decode(body).shape == (40, 48, 3)
+
+
+def test_jpeg_download_and_colour_input_note(app):
+    colour = cv2.imencode(".png", cv2.resize(skdata.coffee(), (48, 40)))[1].tobytes()
+    status, result = post(app, colour, name="coffee.png", format="jpg")
+    assert status == 200 and result["is_colour_input"] and result["download_name"] == "coffee_colorized.jpg"
+    status, headers, body = get(app, f"/api/results/{result['id']}/file")
+    assert headers["Content-Type"] == "image/jpeg" and body[:2] == b"\xff\xd8"
+
+
+def test_bad_file_gets_a_one_line_message_and_the_app_keeps_serving(app):
+    status, answer = post(app, b"this is not an image\n", name="notes.png")
+    assert status == 400
+    assert answer["error"].startswith("notes.png: not a readable image") and "\n" not in answer["error"]
+    status, answer = post(app, gray_photo()[:200], name="cut.png")
+    assert status == 400 and answer["error"].startswith("cut.png:")
+    assert post(app, gray_photo())[0] == 200
+
+
+def test_too_large_upload_is_refused_with_the_limit_and_the_fix(app):
+    too_large = gray_photo(400, 300, source=skdata.astronaut)  # ~200 kB of PNG, over the 50 kB limit
+    assert len(too_large) > SMALL_LIMIT_MB * 1e6
+    status, answer = post(app, too_large, name="big.png")
+    assert status == 413
+    assert answer["error"].startswith("big.png is 0.") and f"up to {SMALL_LIMIT_MB:g} MB" in answer["error"]
+    assert "--max-upload-mb 1" in answer["error"]
+    assert post(app, gray_photo())[0] == 200
+
+
+@pytest.mark.parametrize("settings, message", [
+    ({"mood": "stormy"}, "unknown mood 'stormy'"),
+    ({"color": "teal"}, "is not a hex colour"),
+    ({"strength": "2"}, "strength must be in [0, 1]"),
+    ({"strength": "lots"}, "strength 'lots' is not a number"),
+    ({"mood": "warm", "color": "#c8a060"}, "choose one of"),
+    ({"format": "gif"}, "format 'gif'"),
+    ({"temperature": "3200"}, "no light temperature setting"),
+])
+def test_bad_settings_get_a_message(app, settings, message):
+    status, answer = post(app, gray_photo(), **settings)
+    assert status == 400 and message in answer["error"]
+
+
+def test_temperature_is_passed_as_kelvin_when_the_colorizer_takes_it(tiny_checkpoint):
+    class WithTemperature:
+        """A Colorizer whose call also takes temperature (a later change adds it to the real one)."""
+
+        def __init__(self, colorizer: Colorizer) -> None:
+            self.colorizer, self.temperatures = colorizer, []
+
+        def __call__(self, image, *, mood=None, color=None, strength=1.0, temperature=None):
+            self.temperatures.append(temperature)
+            return self.colorizer(image, mood=mood, color=color, strength=strength)
+
+    colorizer = WithTemperature(Colorizer.from_checkpoint(tiny_checkpoint))
+    with running(PhotoService(colorizer)) as server:
+        assert json.loads(get(server, "/api/info")[2])["temperature"]["supported"] is True
+        assert post(server, gray_photo(), temperature="3200")[0] == 200
+        assert post(server, gray_photo())[0] == 200
+        assert post(server, gray_photo(), temperature="warm")[0] == 400
+    assert colorizer.temperatures == [3200, None]
+
+
+def test_zip_holds_every_result_under_distinct_names(app):
+    ids = [post(app, gray_photo(48 + index, 40), name="same.png")[1]["id"] for index in range(2)]
+    status, headers, body = get(app, "/api/zip?ids=" + ",".join(ids))
+    assert status == 200 and headers["Content-Type"] == "application/zip"
+    with zipfile.ZipFile(io.BytesIO(body)) as archive:
+        assert archive.namelist() == ["same_colorized.png", "same_colorized (2).png"]
+        assert [decode(archive.read(name)).shape[1] for name in archive.namelist()] == [48, 49]
+
+
+def test_unknown_results_are_not_found(app):
+    assert get(app, "/api/results/nope/file")[0] == 404
+    assert get(app, "/api/zip?ids=nope")[0] == 404
+    assert get(app, "/api/zip")[0] == 404
+    assert get(app, "/etc/passwd")[0] == 404
+
+
+def test_two_clients_at_once_both_get_their_own_results(app):
+    sizes = {"a": (48, 40), "b": (56, 36)}
+    start = threading.Barrier(len(sizes))
+    answers: dict[str, list] = {client: [] for client in sizes}
+
+    def client(key: str) -> None:
+        start.wait()
+        for _ in range(3):
+            answers[key].append(post(app, gray_photo(*sizes[key]), name=f"{key}.png"))
+
+    threads = [threading.Thread(target=client, args=(key,)) for key in sizes]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    for key, (width, height) in sizes.items():
+        assert [status for status, _ in answers[key]] == [200] * 3
+        for _, result in answers[key]:
+            assert result["name"] == f"{key}.png" and decode(get(app, f"/api/results/{result['id']}/file")[2]).shape[:2] == (height, width)
+    assert len({result["id"] for replies in answers.values() for _, result in replies}) == 6
+
+
+def test_a_taken_port_is_a_one_line_error(app):
+    with pytest.raises(ConfigError, match="already in use"):
+        make_server(app.service, "127.0.0.1", app.server_address[1])
+
+
+def test_serve_tool_reports_a_bad_checkpoint_in_one_line(tmp_path):
+    bad = tmp_path / "model.pt"
+    bad.write_text("not a checkpoint")
+    result = CliRunner().invoke(serve.main, ["--checkpoint", str(bad), "--no-open", "--port", "0"])
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit)
+    assert result.output.startswith("Error: ") and result.output.count("\n") == 1
