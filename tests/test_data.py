@@ -10,7 +10,7 @@ from skimage import data as skdata
 from torch.utils.data import DataLoader
 
 from gan_colorizer import data
-from gan_colorizer.config import DataConfig
+from gan_colorizer.config import DataConfig, DegradeConfig
 from gan_colorizer.errors import ConfigError, DataError
 from tests.conftest import encoded, write_png
 
@@ -62,6 +62,19 @@ def test_training_crops_have_the_right_shape_range_and_are_deterministic(photo_z
     again_L, again_ab = crops[5]
     assert (again_L == L_n).all() and (again_ab == ab_n).all()
     assert not (crops[6][0] == L_n).all()
+
+
+def test_degradation_ages_the_input_only_and_leaves_the_crop_where_it_was(photo_zip):
+    clean_cfg = DataConfig(size=32, val_fraction=0.25)
+    aged_cfg = DataConfig(size=32, val_fraction=0.25, degrade=DegradeConfig(p=1.0))
+    source = data.PhotoSource(photo_zip)
+    split = data.scan(source, clean_cfg)
+    clean, aged = (data.TrainCrops(source, split, cfg, seed=1) for cfg in (clean_cfg, aged_cfg))
+    for sample in range(4):
+        (clean_L, clean_ab), (aged_L, aged_ab) = clean[sample], aged[sample]
+        assert torch.equal(clean_ab, aged_ab)  # the target stays the clean photo's chroma
+        assert not torch.equal(clean_L, aged_L) and aged_L.abs().max() <= 1.0
+        assert torch.equal(aged[sample][0], aged_L)  # seeded: a resumed run sees the same damage
 
 
 def test_small_photos_are_resized_up_and_large_ones_cropped():

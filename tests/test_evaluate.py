@@ -169,3 +169,27 @@ def test_val_split_needs_the_stored_data_config(tiny_checkpoint, photo_zip):
 def test_save_pred_inside_the_data_folder_is_refused(tiny_run_checkpoint, photo_dir):
     result = _run("--checkpoint", tiny_run_checkpoint, "--data", photo_dir, "--save-pred", photo_dir / "preds")
     assert result.exit_code == 1 and "inside --data" in _error_lines(result)[0]
+
+
+def test_degraded_inputs_score_lower_and_their_gray_row_is_the_aged_input(tiny_checkpoint, photo_zip, monkeypatch):
+    monkeypatch.setattr(evaluate, "build_scorer", lambda device, lpips_net="squeeze": metrics.Scorer())
+    clean = evaluate.evaluate_checkpoint(tiny_checkpoint, [photo_zip], "all", "cpu")
+    aged = evaluate.evaluate_checkpoint(tiny_checkpoint, [photo_zip], "all", "cpu", degrade=True)
+    again = evaluate.evaluate_checkpoint(tiny_checkpoint, [photo_zip], "all", "cpu", degrade=True)
+    for label in ("model", "gray"):  # seeded per photo: the same damage every run
+        assert aged.metrics[label] == pytest.approx(again.metrics[label], rel=1e-6, nan_ok=True)
+    assert aged.metrics["gray"]["psnr"] < clean.metrics["gray"]["psnr"]  # the aged input is further from the truth
+    assert aged.metrics["gray"]["cf_pred"] == 0.0 and aged.metrics["model"]["n"] == clean.metrics["model"]["n"]
+
+
+def test_a_checkpoint_mode_without_data_uses_the_recorded_data_or_says_what_to_pass(tiny_checkpoint, photo_zip,
+                                                                                    monkeypatch):
+    from gan_colorizer.errors import DataError
+
+    monkeypatch.setattr(evaluate, "build_scorer", lambda device, lpips_net="squeeze": metrics.Scorer())
+    with pytest.raises(DataError, match="records no training data; pass --data"):
+        evaluate.evaluate_checkpoint(tiny_checkpoint, None, "all", "cpu")
+    ckpt = checkpoint.read(tiny_checkpoint)
+    ckpt["run_config"] = {"data": {"paths": [str(photo_zip)]}}
+    checkpoint.save(tiny_checkpoint, {key: value for key, value in ckpt.items() if key != "format"})
+    assert evaluate.evaluate_checkpoint(tiny_checkpoint, None, "all", "cpu").metrics["model"]["n"] == 8

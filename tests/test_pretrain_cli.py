@@ -66,8 +66,13 @@ def test_pretrain_lowers_l1_on_its_data(photo_zip, tmp_path):
     (["--data", "{zip}", "--set", "train.stpes=3"], "did you mean 'steps'"),
     (["--data", "{zip}", "--set", "model.name=unet9"], "unknown model 'unet9'"),
     (["--data", "{zip}", "--set", "model.args.depth=3"], "unexpected keyword argument 'depth'"),
+    (["--data", "{zip}", "--set", "model.name=patchgan"], "model.name: 'patchgan' is a discriminator"),
+    (["--data", "{zip}", "--set", "train.best_metric=cf_pred"], "train.best_metric: 'cf_pred' is not a metric"),
+    (["--set", "train.lr=1.0e-3"], "no photos given; pass --data"),
+    (["--data", "{tmp}/empty.txt"], "empty.txt"),
 ])
-def test_bad_input_is_one_error_line(args, message, photo_zip, tmp_path):
+def test_bad_input_is_one_error_line_and_leaves_no_run_dir(args, message, photo_zip, tmp_path):
+    (tmp_path / "empty.txt").write_text("# no sources listed\n")
     args = [a.format(tmp=tmp_path, zip=photo_zip) for a in args]
     result = run(*args, "--out", tmp_path / "bad", "--config", TINY_CONFIG)
     assert result.exit_code == 1
@@ -75,3 +80,13 @@ def test_bad_input_is_one_error_line(args, message, photo_zip, tmp_path):
     lines = [line for line in result.output.splitlines() if line.strip()]
     assert lines[-1].startswith("Error: ") and message in lines[-1]
     assert "Traceback" not in result.output
+    assert not (tmp_path / "bad").exists()  # a run that failed before its first step leaves nothing behind
+
+
+def test_degraded_training_inputs_and_several_sources_are_recorded(photo_zip, photo_dir, tmp_path):
+    out = tmp_path / "aged"
+    result = run("--data", photo_zip, "--data", photo_dir, "--out", out, "--config", TINY_CONFIG, "--steps", 2,
+                 "--set", "data.degrade.p=1.0")
+    assert result.exit_code == 0, result.output
+    stored = checkpoint.read(out / "last.pt")["run_config"]["data"]
+    assert stored["paths"] == [str(photo_zip.resolve()), str(photo_dir.resolve())] and stored["degrade"]["p"] == 1.0
