@@ -10,8 +10,12 @@ process's CPU time (all threads) for the end-to-end run: on a machine busy with 
 the work done when the wall time is inflated by waiting. On such a machine, `--threads 1 --clock cpu`
 times every step by CPU time instead: close to what one quiet core takes. Every number is the median
 of `--runs` runs after a warm-up: single runs vary by tens of percent on a shared machine.
+With onnxruntime installed (`pip install .[onnx]`), a last table sets the generator exported to ONNX
+against torch: network time at 256² and 1024², and the largest 8-bit difference of the colorized
+photos (network run at that size), with onnxruntime given torch's thread count.
 Prints Markdown tables (docs/performance.md holds a copy).
 """
+import importlib.util
 import os
 import platform
 import statistics
@@ -30,7 +34,7 @@ from skimage import data
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
 
-from gan_colorizer import color, folder, images, inference, models  # noqa: E402
+from gan_colorizer import color, folder, images, inference, models, onnx_backend  # noqa: E402
 
 SHARED_PHOTO = (Path(__file__).resolve().parents[2] / "shared" / "data" / "fullres"
                 / "lomiri20_Kleiber_by_Lukas_Baubkus.jpg")
@@ -98,7 +102,7 @@ def stage_times(colorizer: inference.Colorizer, path: Path, out: Path, runs: int
     }
 
 
-def network_ms(generators: dict[str, torch.nn.Module], shape: tuple[int, int], runs: int,
+def network_ms(generators: dict[str, Callable[[torch.Tensor], torch.Tensor]], shape: tuple[int, int], runs: int,
                clock: Clock) -> dict[str, float]:
     """Median ms per (1, 1, *shape) call of each generator, runs interleaved so load hits all alike."""
     L_n = torch.rand(1, 1, *shape) * 2.0 - 1.0
@@ -160,6 +164,35 @@ def print_networks(colorizer: inference.Colorizer, runs: int, clock: str) -> Non
         click.echo(f"| {size} | {width}x{height} | {value:.0f} |")
 
 
+def print_backends(colorizer: inference.Colorizer, gray: np.ndarray, runs: int, clock: str) -> None:
+    """torch against onnxruntime on the same (BatchNorm-folded) generator, at 256² and 1024²."""
+    if importlib.util.find_spec("onnxruntime") is None:
+        click.echo("\nonnxruntime is not installed (pip install '.[onnx]'): no ONNX row")
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        onnx_backend.export_onnx(colorizer.generator, Path(tmp) / "generator.onnx")
+        # the session holds the model once loaded; it gets torch's thread count, so the two compare alike
+        onnx_generator = onnx_backend.OnnxGenerator(Path(tmp) / "generator.onnx", threads=torch.get_num_threads())
+    backends = {"torch": colorizer.generator, "onnxruntime": onnx_generator}
+    sides = (256, 1024)
+    ms = {side: network_ms(backends, (side, side), runs, CLOCKS[clock]) for side in sides}
+    height, width = gray.shape
+    short = min(height, width)
+    crop = gray[(height - short) // 2:(height + short) // 2, (width - short) // 2:(width + short) // 2]  # centre square
+    differences = []
+    for side in sides:  # the network runs at the photo's own size
+        square = cv2.resize(crop, (side, side), interpolation=cv2.INTER_AREA)
+        by_backend = [inference.Colorizer(generator, render_size=side)(square).astype(int)
+                      for generator in backends.values()]
+        differences.append(int(np.abs(by_backend[0] - by_backend[1]).max()))
+    click.echo(f"\nNetwork by backend, one image, median of {runs} interleaved runs; the difference is the largest "
+               f"over all pixels and channels of the two colorized photos:\n")
+    click.echo("| backend | 256² ms | 1024² ms | max 8-bit difference from torch, 256² / 1024² |\n|---|---|---|---|")
+    for name in backends:
+        diff = "0 / 0" if name == "torch" else " / ".join(map(str, differences))
+        click.echo(f"| {name} | {ms[256][name]:.1f} | {ms[1024][name]:.0f} | {diff} |")
+
+
 @click.command()
 @click.option("--photo", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Photo to resize into the inputs. [default: the shared 20 MP photo, else skimage's astronaut]")
@@ -185,6 +218,7 @@ def main(photo: Path | None, checkpoint: Path | None, runs: int, threads: int | 
                f"clock: {clock}\n")
     print_end_to_end(colorizer, gray, runs, clock)
     print_networks(colorizer, runs, clock)
+    print_backends(colorizer, gray, runs, clock)
     click.echo(f"\nload average {os.getloadavg()[0]:.1f} at the end")
 
 

@@ -1,5 +1,7 @@
 """gan_colorizer: grayscale photo colorization in Lab space. `from gan_colorizer import Colorizer`."""
 
+__version__ = "0.1.0"  # the one copy: setup.cfg reads it (attr:), every tool's --version prints it
+
 
 def __getattr__(name: str):
     """Import the inference API on first use, so `import gan_colorizer.errors` stays free of torch."""

@@ -21,12 +21,13 @@ import torch
 from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
-from gan_colorizer import checkpoint, hint, images
+from gan_colorizer import checkpoint, hint, images, onnx_backend
 from gan_colorizer import color as color_module  # `color` is also the hex-colour argument of a call
 from gan_colorizer import mood as moods
+from gan_colorizer.assets import asset_path
 from gan_colorizer.errors import CheckpointError, ConfigError, ImageError
 
-DEFAULT_CHECKPOINT = Path(__file__).resolve().parents[1] / "checkpoints" / "default.pt"
+DEFAULT_CHECKPOINT = asset_path("checkpoints/default.pt")
 # Shorter side the network sees. 256 is the training scale; 384/512 cost about 2x/4x the network time
 # and cut the chroma lost to resizing from 1.2 to 0.9/0.75 mean ΔE_ab (docs/performance.md).
 DEFAULT_RENDER_SIZE = 256
@@ -130,14 +131,15 @@ def _gigabytes(size: float) -> str:
 
 
 @torch.inference_mode()
-def predict_ab(generator: nn.Module, small_L: np.ndarray, hints: torch.Tensor | None = None) -> np.ndarray:
+def predict_ab(generator: nn.Module | onnx_backend.OnnxGenerator, small_L: np.ndarray,
+               hints: torch.Tensor | None = None) -> np.ndarray:
     """(B, h, w) L in [0, 100] -> (B, h, w, 2) float32 a*b* in Lab units, one network call.
 
     The generator may be anywhere; inputs go to its device. It must be in eval mode (BatchNorm
     running statistics, no dropout): `checkpoint.load_generator` returns it so.
     hints: (B, HINT_SIZE) colour hints (`gan_colorizer.hint`) for a generator that takes them.
     """
-    device = next(generator.parameters()).device
+    device = next(generator.parameters()).device if isinstance(generator, nn.Module) else generator.device
     L_n = torch.from_numpy(color_module.normalize_L(np.asarray(small_L, dtype=np.float32)))[:, None]  # (B, 1, h, w)
     if hints is None:
         ab_n = generator(L_n.to(device))  # (B, 2, h, w) in [-1, 1]
@@ -215,29 +217,37 @@ class Colorizer:
     that fits, instead of an OOM kill.
     """
 
-    def __init__(self, generator: nn.Module, device: torch.device | str = "cpu",
+    def __init__(self, generator: nn.Module | onnx_backend.OnnxGenerator, device: torch.device | str = "cpu",
                  render_size: int = DEFAULT_RENDER_SIZE) -> None:
         if render_size < 1:
             raise ConfigError(f"render_size must be at least 1, got {render_size}")
         self.device = torch.device(device)
         self.render_size = render_size
         self.takes_hint = generator.takes_hint
-        generator = fold_batchnorm(copy.deepcopy(generator).eval())
-        self.generator = generator.to(self.device, memory_format=torch.channels_last)
+        if isinstance(generator, nn.Module):  # an OnnxGenerator was folded at export; its session cannot be copied
+            generator = fold_batchnorm(copy.deepcopy(generator).eval())
+            generator = generator.to(self.device, memory_format=torch.channels_last)
+        self.generator = generator
 
     @classmethod
     def from_checkpoint(cls, path: Path | str | None = None, device: torch.device | str = "cpu",
-                        render_size: int = DEFAULT_RENDER_SIZE) -> "Colorizer":
+                        render_size: int = DEFAULT_RENDER_SIZE, backend: str | None = None) -> "Colorizer":
         """Load a generator-only export or a training checkpoint (its EMA weights when present).
 
-        path None means the bundled default, `checkpoints/default.pt` of the source tree.
-        Raises CheckpointError for a missing, foreign or mismatched file.
+        path None means the bundled default, `checkpoints/default.pt` (inside the installed package,
+        or of the source tree). backend "onnx" runs an .onnx file from `onnx_backend.export_onnx` with
+        onnxruntime; None picks it by the file's suffix. Raises CheckpointError for a missing, foreign
+        or mismatched file.
         """
         if path is None:
             path = DEFAULT_CHECKPOINT
             if not path.is_file():
                 raise CheckpointError(f"{path}: the bundled default model is missing; pass a trained "
                                       f"generator with --checkpoint PATH (or Colorizer.from_checkpoint(PATH))")
+        if backend not in (None, "torch", "onnx"):
+            raise ConfigError(f"backend must be torch or onnx, got {backend!r}")
+        if backend == "onnx" or (backend is None and Path(path).suffix.lower() == ".onnx"):
+            return cls(onnx_backend.OnnxGenerator(Path(path)), device, render_size)
         generator, _ = checkpoint.load_generator(Path(path), "cpu")
         return cls(generator, device, render_size)
 

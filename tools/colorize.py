@@ -1,103 +1,13 @@
 """Colorize gray photos at full resolution: `python tools/colorize.py --in old_scans/ --out colored/`.
 
-Under `torchrun --nproc_per_node=N` each process takes every N-th file (on GPU LOCAL_RANK, or the CPU)
-and rank 0 prints the summary of all of them.
+Runs the command from a checkout; it lives in gan_colorizer.cli.colorize (installed as `gan-colorizer-colorize`).
 """
 import sys
 from pathlib import Path
 
-import click
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `python tools/x.py` from a checkout
 
-from gan_colorizer import cli, folder, inference, mood, runtime  # noqa: E402
-from gan_colorizer.errors import ColorizerError, ConfigError  # noqa: E402
-
-# The largest --render-size allowed without raising --max-render-size: a 4:3 photo needs about 1.6 GB
-# at 1536 and 4.8 GB at 2048 (the network's memory grows with the square of the pixels), so 1536
-# leaves room on an 8 GB laptop.
-DEFAULT_MAX_RENDER_SIZE = 1536
-
-
-def check_options(render_size: int, max_render_size: int, out_format: str | None, bit_depth: str) -> None:
-    """Refuse option combinations that could only fail, before the model loads."""
-    if render_size > max_render_size:
-        needed = inference.memory_needed(render_size, render_size * 4 // 3, render_size)
-        raise ConfigError(f"--render-size {render_size} is above --max-render-size {max_render_size}: a 4:3 "
-                          f"photo needs about {needed / 1e9:.1f} GB at that size; raise --max-render-size to allow it")
-    if bit_depth == "16" and out_format not in (None, "png", "tif"):
-        raise ConfigError(f"--bit-depth 16 needs --format png or tif; {out_format} holds 8 bits per channel")
-
-
-@click.command()
-@click.option("--in", "src", required=True, type=click.Path(exists=True, path_type=Path),
-              help="An image file, or a folder searched recursively.")
-@click.option("--out", "dst", required=True, type=click.Path(file_okay=False, path_type=Path),
-              help="Output folder; the input's sub-folders and file names are kept. Must be outside --in.")
-@click.option("--checkpoint", type=click.Path(dir_okay=False, path_type=Path),
-              help="Generator checkpoint (a training checkpoint or an export). [default: the bundled "
-                   "checkpoints/default.pt]")
-@click.option("--render-size", default=inference.DEFAULT_RENDER_SIZE, show_default=True,
-              type=click.IntRange(min=16), help="Shorter side, in pixels, at which the network predicts colour.")
-@click.option("--max-render-size", default=DEFAULT_MAX_RENDER_SIZE, show_default=True, type=click.IntRange(min=16),
-              help="Refuse a larger --render-size: the network's memory grows with the square of its pixels.")
-@click.option("--format", "out_format", type=click.Choice(folder.OUTPUT_FORMATS),
-              help="Output format. [default: each input's own]")
-@click.option("--skip-existing", is_flag=True, help="Leave outputs that already exist untouched (resumes a run).")
-@click.option("--max-pixels", default=folder.DEFAULT_MAX_PIXELS, show_default=True,
-              type=click.IntRange(min=1), help="Refuse images with more pixels than this.")
-@click.option("--jpeg-quality", default=95, show_default=True, type=click.IntRange(1, 100),
-              help="Quality of JPEG (and WebP) outputs.")
-@click.option("--bit-depth", default="same", show_default=True, type=click.Choice(["8", "16", "same"]),
-              help="Bits per channel of the outputs; 16 only for PNG and TIFF. same: the input's, where the "
-                   "output format holds it.")
-@click.option("--device", default="auto", show_default=True, type=click.Choice(["auto", "cpu", "cuda"]))
-@click.option("--progress-interval", default=folder.DEFAULT_PROGRESS_INTERVAL, show_default=True,
-              type=click.FloatRange(min=0), help="Seconds between progress lines when stderr is not a terminal.")
-@click.option("--mood", "mood_name", help=f"Average colour / mood: {', '.join(mood.mood_names())}.")
-@click.option("--color", "target_color", help='Target average colour, e.g. "#c8a060".')
-@click.option("--reference", type=click.Path(dir_okay=False, path_type=Path),
-              help="Take the average colour and colour spread of this image.")
-@click.option("--strength", default=1.0, show_default=True, type=click.FloatRange(0.0, 1.0),
-              help="How far to move toward --mood/--color/--reference (0 = not at all).")
-@click.option("--shift", is_flag=True,
-              help="Shift the prediction's a*b* statistics onto the target even when the model takes a colour "
-                   "hint: reaches the target exactly, but looks more like a colour filter.")
-def main(src: Path, dst: Path, checkpoint: Path | None, render_size: int, max_render_size: int,
-         out_format: str | None, skip_existing: bool, max_pixels: int, jpeg_quality: int, bit_depth: str,
-         device: str, progress_interval: float,
-         mood_name: str | None, target_color: str | None, reference: Path | None, strength: float,
-         shift: bool) -> None:
-    """Colorize an image or every image under a folder into --out, each at its own resolution."""
-    try:
-        check_options(render_size, max_render_size, out_format, bit_depth)
-        with runtime.distributed(device) as run_device:
-            request = mood.control(mood_name, target_color, reference, strength, learned=not shift)
-            colorizer = inference.Colorizer.from_checkpoint(checkpoint, run_device, render_size)
-            report = folder.colorize_folder(src, dst, colorizer, request, out_format=out_format,
-                                            skip_existing=skip_existing, max_pixels=max_pixels,
-                                            jpeg_quality=jpeg_quality,
-                                            bit_depth=None if bit_depth == "same" else int(bit_depth),
-                                            progress_interval=progress_interval)
-    except ColorizerError as err:
-        raise cli.fail(err) from None
-    except KeyboardInterrupt:  # before the folder runner took over Ctrl-C: nothing was written yet
-        if runtime.world().is_main:
-            click.echo("interrupted before any image was written")
-        raise SystemExit(130) from None
-    if not runtime.world().is_main:
-        raise SystemExit(130 if report.interrupted else 1 if report.skipped else 0)
-    if report.interrupted:
-        again = " again" if skip_existing else " with --skip-existing"
-        click.echo(f"interrupted: {report.written + report.existing} of {report.total} written into {dst}; "
-                   f"run the same command{again} to continue")
-        raise SystemExit(130)
-    extras = [f"{report.existing} already there" if report.existing else "",
-              f"{report.colour_inputs} colour input(s) colorized from their lightness" if report.colour_inputs else ""]
-    click.echo("; ".join([f"{report.written} image(s) colorized into {dst}", *filter(None, extras)]))
-    if report.skipped:
-        raise click.ClickException(f"{len(report.skipped)} file(s) skipped; reasons printed above")
-
+from gan_colorizer.cli.colorize import main  # noqa: E402
 
 if __name__ == "__main__":
     main()

@@ -1,48 +1,13 @@
-"""Colorize photos in a web page on this computer: `python tools/serve.py` (or `gan-colorizer-serve`)."""
-import logging
-import sys
-import webbrowser
-from pathlib import Path
+"""Colorize photos in a web page on this computer: `python tools/serve.py`.
 
-import click
+Runs the command from a checkout; it lives in gan_colorizer.cli.serve (installed as `gan-colorizer-serve`).
+"""
+import sys
+from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `python tools/x.py` from a checkout
 
-from gan_colorizer import inference, runtime  # noqa: E402
-from gan_colorizer.app import server, service  # noqa: E402
-from gan_colorizer.errors import ColorizerError  # noqa: E402
-
-
-@click.command()
-@click.option("--checkpoint", type=click.Path(dir_okay=False, path_type=Path),
-              help="Generator checkpoint. [default: the bundled checkpoints/default.pt]")
-@click.option("--host", default="127.0.0.1", show_default=True,
-              help="Address to listen on. The default lets only this computer in.")
-@click.option("--port", default=8765, show_default=True, type=click.IntRange(0, 65535),
-              help="Port to listen on (0: any free port).")
-@click.option("--max-upload-mb", default=service.DEFAULT_MAX_UPLOAD_MB, show_default=True,
-              type=click.FloatRange(min=0, min_open=True), help="Refuse photos larger than this many megabytes.")
-@click.option("--device", default="auto", show_default=True, type=click.Choice(["auto", "cpu", "cuda"]))
-@click.option("--open/--no-open", "open_browser", default=True, show_default=True,
-              help="Open the page in the default web browser.")
-def main(checkpoint: Path | None, host: str, port: int, max_upload_mb: float, device: str, open_browser: bool) -> None:
-    """Start the colorizer's web page; stop it with Ctrl-C."""
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    try:
-        colorizer = inference.Colorizer.from_checkpoint(checkpoint, runtime.pick_device(device))
-        app = server.make_server(service.PhotoService(colorizer, max_upload_mb), host, port)
-    except ColorizerError as err:
-        raise click.ClickException(str(err)) from None
-    click.echo(f"Colorizer page: {app.url}  (Ctrl-C to stop)")
-    if open_browser:
-        webbrowser.open(app.url)
-    try:
-        app.serve_forever()
-    except KeyboardInterrupt:
-        click.echo("Stopped.")
-    finally:
-        app.server_close()
-
+from gan_colorizer.cli.serve import main  # noqa: E402
 
 if __name__ == "__main__":
     main()

@@ -1,37 +1,13 @@
-"""Fine-tune a pretrained generator adversarially against a PatchGAN discriminator.
+"""GAN fine-tuning: `python tools/train_gan.py --data photos.zip --init runs/pre1/best.pt --out runs/gan1`.
 
-    python tools/train_gan.py --data photos.zip --init runs/pre1/best.pt --out runs/gan1
-
-One process per GPU: `torchrun --nproc_per_node=8 tools/train_gan.py ...` (docs/distributed.md).
+Runs the command from a checkout; it lives in gan_colorizer.cli.train_gan (installed as `gan-colorizer-train-gan`).
 """
 import sys
 from pathlib import Path
 
-import click
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `python tools/x.py` from a checkout
 
-from gan_colorizer import adversarial, cli, runtime  # noqa: E402
-from gan_colorizer.errors import ColorizerError  # noqa: E402
-
-
-@click.command()
-@cli.training_options
-@click.option("--init", type=click.Path(dir_okay=False, path_type=Path),
-              help="Pretrained generator checkpoint to start from (pretrain last.pt/best.pt or an export).")
-def main(data_paths: tuple[Path, ...], out: Path, config_path: Path | None, steps: int | None, batch_size: int | None,
-         device: str, resume: bool, sets: tuple[str, ...], export: Path | None, init: Path | None) -> None:
-    """GAN fine-tuning with L1 + adversarial (+ optional LPIPS and colourfulness) generator losses."""
-    cli.setup_logging()
-    try:
-        with runtime.distributed(device) as process_device:  # joins torchrun's processes, if any
-            cfg, state = cli.start_run("gan", config_path, "gan.yaml", out, resume, data_paths, steps,
-                                       batch_size, sets)
-            result = adversarial.train_gan(cfg, out, process_device, state, init=init)
-            cli.finish(result, out, export)
-    except ColorizerError as err:
-        raise cli.fail(err) from None
-
+from gan_colorizer.cli.train_gan import main  # noqa: E402
 
 if __name__ == "__main__":
     main()

@@ -1,4 +1,10 @@
-"""Click options and error handling that the training tools share, so each tool stays a few lines.
+"""The command-line tools, one module each, and what they share (this file), so each tool stays a few lines.
+
+`gan_colorizer.cli.colorize`, `.pretrain`, `.train_gan`, `.evaluate`, `.export` and `.serve` each hold
+one click command `main`: the console scripts `gan-colorizer-<tool>` call it, and `tools/<tool>.py`
+in a checkout is a two-line wrapper around it. Every command answers `--help` and `--version` without
+importing torch (a few seconds on a laptop): the tools import the package's torch-bound modules
+inside their bodies, and this module imports none at load time.
 
 Under torchrun every rank runs the tool; only rank 0 speaks (INFO logs, the summary, `Error:` lines),
 the others log warnings only and exit with the same status.
@@ -9,10 +15,17 @@ from pathlib import Path
 
 import click
 
-from gan_colorizer import checkpoint, config, runtime, train
+from gan_colorizer import __version__, config
+from gan_colorizer.assets import asset_path
 from gan_colorizer.errors import ColorizerError
 
-CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+CONFIGS = asset_path("configs")
+
+
+def version_option(func: Callable) -> Callable:
+    """--version: the package's version, read from gan_colorizer.__version__ (no metadata lookup, so it
+    holds in a clone that was never installed)."""
+    return click.version_option(__version__, "--version", message="%(prog)s (gan_colorizer) %(version)s")(func)
 
 
 def training_options(func: Callable) -> Callable:
@@ -46,6 +59,8 @@ def start_run(stage: str, config_path: Path | None, default_config: str, out: Pa
     Precedence: shipped config (or the run's stored one when resuming) < --config < named flags <
     --set. --data is recorded in the config as absolute paths (data.paths).
     """
+    from gan_colorizer import train  # torch: imported when a run starts, not for --help
+
     state = train.resume_state(out, stage) if resume else None
     named = {"train.steps": steps, "train.batch_size": batch_size,
              "data.paths": [str(Path(p).expanduser().resolve()) for p in data_paths] or None}
@@ -56,11 +71,13 @@ def start_run(stage: str, config_path: Path | None, default_config: str, out: Pa
 
 def finish(result, out: Path, export: Path | None) -> None:
     """Export if asked, print the one-line summary, exit 130 when interrupted (last.pt was written)."""
-    if not runtime.world().is_main:
+    if not is_main_process():
         if result.interrupted:
             raise SystemExit(130)
         return
     if export is not None and not result.interrupted:
+        from gan_colorizer import checkpoint  # torch: imported when a run ends, not for --help
+
         checkpoint.export_generator(out / "best.pt", export)
         click.echo(f"exported the generator to {export}")
     summary = ", ".join(f"{k} {v:.3f}" for k, v in result.metrics.items())
@@ -69,10 +86,17 @@ def finish(result, out: Path, export: Path | None) -> None:
         raise SystemExit(130)
 
 
+def is_main_process() -> bool:
+    """Rank 0, or the only process (`runtime.world`, imported here so --help needs no torch)."""
+    from gan_colorizer import runtime
+
+    return runtime.world().is_main
+
+
 def setup_logging() -> None:
-    logging.basicConfig(level=logging.INFO if runtime.world().is_main else logging.WARNING, format="%(message)s")
+    logging.basicConfig(level=logging.INFO if is_main_process() else logging.WARNING, format="%(message)s")
 
 
 def fail(err: ColorizerError) -> click.ClickException | click.exceptions.Exit:
     """One `Error:` line and exit 1 on rank 0; the other ranks, which hit the same error, exit 1 silently."""
-    return click.ClickException(str(err)) if runtime.world().is_main else click.exceptions.Exit(1)
+    return click.ClickException(str(err)) if is_main_process() else click.exceptions.Exit(1)

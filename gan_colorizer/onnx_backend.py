@@ -1,0 +1,110 @@
+"""ONNX export of a generator, and `OnnxGenerator`: the exported file run by onnxruntime in its place.
+
+Why: onnxruntime runs the network without torch's Python overhead, and an .onnx file can be served
+from other languages and runtimes. `inference.Colorizer` takes an OnnxGenerator wherever it takes a
+torch generator (it has the call signature and `takes_hint`), so the full-resolution pipeline, the
+colour control and the folder runner are the same code for both backends.
+
+The file's interface: input `L_n` (B, 1, H, W) float32 in [-1, 1], and for a generator built with
+`hint=True` a second input `hint` (B, HINT_SIZE) float32 (all zeros = no hint, as in torch); output
+`ab_n` (B, 2, H, W) float32 in [-1, 1]. Batch, height and width are dynamic: the generator's own
+padding to its stride is in the graph.
+
+The exporter is torch's TorchScript one (`dynamo=False`). The torch.export-based exporter, torch's
+default since 2.9, fails on the self-attention block here (onnxscript lowers scaled_dot_product_attention
+for 4-D inputs only; ours is 3-D), and would need onnxscript besides. onnxruntime is an optional extra
+(`pip install gan_colorizer[onnx]`), imported only when a model is loaded.
+"""
+import os
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from gan_colorizer.errors import CheckpointError, ConfigError
+from gan_colorizer.models.layers import HINT_SIZE
+
+INPUT_L, INPUT_HINT, OUTPUT_AB = "L_n", "hint", "ab_n"
+# Odd sides are never a multiple of a generator's stride (a power of two), so the trace records the
+# pad-to-stride branch: a trace keeps only the branch its example input takes, and a pad of 0 is valid.
+_EXAMPLE_HEIGHT, _EXAMPLE_WIDTH = 67, 45
+
+
+def export_onnx(generator: nn.Module, path: Path) -> list[str]:
+    """Write a generator as an ONNX file with dynamic batch, height and width; returns its input names.
+
+    generator: on the CPU, ready for inference, i.e. in eval mode with BatchNorm folded into the convs
+    (`inference.Colorizer(...).generator`), so the file computes what the torch backend computes and
+    holds no BatchNormalization node. Written to a temporary file and renamed, as checkpoints are.
+    """
+    takes_hint = getattr(generator, "takes_hint", False)
+    example = (torch.zeros(1, 1, _EXAMPLE_HEIGHT, _EXAMPLE_WIDTH),)
+    if takes_hint:
+        example += (torch.zeros(1, HINT_SIZE),)
+    input_names = [INPUT_L, INPUT_HINT] if takes_hint else [INPUT_L]
+    image_axes = {0: "batch", 2: "height", 3: "width"}
+    dynamic_axes = {INPUT_L: image_axes, OUTPUT_AB: image_axes} | ({INPUT_HINT: {0: "batch"}} if takes_hint else {})
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        with warnings.catch_warnings(), torch.no_grad():
+            # The one data-dependent branch, `if pad_h or pad_w`, is traced taken on purpose (see above),
+            # and the exporter's deprecation notice is the choice the module doc explains.
+            warnings.simplefilter("ignore", torch.jit.TracerWarning)
+            warnings.simplefilter("ignore", DeprecationWarning)
+            torch.onnx.export(generator, example, str(tmp), dynamo=False, input_names=input_names,
+                              output_names=[OUTPUT_AB], dynamic_axes=dynamic_axes, do_constant_folding=True)
+        os.replace(tmp, path)
+    except OSError as err:
+        tmp.unlink(missing_ok=True)
+        raise CheckpointError(f"{path}: could not write the ONNX model ({err.strerror or err})") from None
+    return input_names
+
+
+class OnnxGenerator:
+    """An exported generator (`export_onnx`) run by onnxruntime on the CPU, called like the torch one.
+
+    >>> generator = OnnxGenerator(Path("model.onnx"))
+    >>> ab_n = generator(L_n)            # (B, 1, H, W) in [-1, 1] -> (B, 2, H, W) in [-1, 1]
+
+    It is not an nn.Module: it has no parameters to move or fold, and its session cannot be copied,
+    so `inference.Colorizer` uses it as it is. Inputs may be on any device; outputs are CPU tensors.
+    """
+
+    device = torch.device("cpu")
+
+    def __init__(self, path: Path, threads: int | None = None) -> None:
+        """threads: onnxruntime's intra-op threads; None lets it use every core."""
+        try:
+            import onnxruntime
+        except ModuleNotFoundError:
+            raise ConfigError("the ONNX backend needs onnxruntime, which is not installed: "
+                              "pip install 'gan_colorizer[onnx]' (or pip install onnxruntime)") from None
+        path = Path(path)
+        if not path.is_file():
+            raise CheckpointError(f"{path}: no such ONNX model")
+        try:
+            options = onnxruntime.SessionOptions()
+            options.intra_op_num_threads = threads or 0  # 0: onnxruntime's default
+            self.session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        except Exception:  # onnxruntime raises its own classes (Fail, InvalidProtobuf, ...) for foreign bytes
+            raise CheckpointError(f"{path}: not a readable ONNX model (make one with gan-colorizer-export)") from None
+        names = [node.name for node in self.session.get_inputs()]
+        if names not in ([INPUT_L], [INPUT_L, INPUT_HINT]):
+            raise CheckpointError(f"{path}: not a gan_colorizer ONNX export (inputs {names}, expected "
+                                  f"{INPUT_L} and optionally {INPUT_HINT})")
+        self.takes_hint = INPUT_HINT in names
+
+    def __call__(self, L_n: torch.Tensor, hint: torch.Tensor | None = None) -> torch.Tensor:
+        """L_n (B, 1, H, W) in [-1, 1], hint (B, HINT_SIZE) or None -> ab_n (B, 2, H, W) in [-1, 1]."""
+        if hint is not None and not self.takes_hint:
+            raise ValueError("this generator was exported without a hint input, so it takes no colour hint")
+        feeds = {INPUT_L: np.ascontiguousarray(L_n.detach().cpu().numpy(), dtype=np.float32)}
+        if self.takes_hint:
+            hint = hint if hint is not None else torch.zeros(L_n.shape[0], HINT_SIZE)  # zeros = no hint
+            feeds[INPUT_HINT] = np.ascontiguousarray(hint.detach().cpu().numpy(), dtype=np.float32)
+        (ab_n,) = self.session.run([OUTPUT_AB], feeds)
+        return torch.from_numpy(ab_n)

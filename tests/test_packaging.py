@@ -1,0 +1,98 @@
+"""The installed face of the package: console scripts, --version, a --help that needs no torch, shipped files.
+
+The wheel itself (built, installed in a fresh environment and run outside the checkout) is checked by
+.ci/run, which can afford a build; these tests cover what a source checkout can show quickly.
+"""
+import configparser
+import importlib
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+import gan_colorizer
+from gan_colorizer import assets
+
+ROOT = Path(__file__).resolve().parents[1]
+TOOLS = ("colorize", "pretrain", "train_gan", "evaluate", "export", "serve")
+
+
+def console_scripts() -> dict[str, str]:
+    parser = configparser.ConfigParser()
+    parser.read(ROOT / "setup.cfg")
+    lines = parser["options.entry_points"]["console_scripts"].strip().splitlines()
+    return dict(tuple(part.strip() for part in line.split("=")) for line in lines)
+
+
+def test_every_tool_is_a_console_script_with_one_prefix():
+    assert console_scripts() == {f"gan-colorizer-{tool.replace('_', '-')}": f"gan_colorizer.cli.{tool}:main"
+                                 for tool in TOOLS}
+
+
+@pytest.mark.parametrize("tool", TOOLS)
+def test_version_names_the_package_version(tool):
+    result = CliRunner().invoke(importlib.import_module(f"gan_colorizer.cli.{tool}").main, ["--version"])
+    assert result.exit_code == 0
+    assert result.output.strip().endswith(gan_colorizer.__version__)
+
+
+def test_help_of_every_tool_imports_no_torch():
+    """--help must come back in well under a second on a laptop; importing torch alone takes seconds."""
+    script = ("import sys\n"
+              f"for tool in {TOOLS!r}:\n"
+              "    module = __import__(f'gan_colorizer.cli.{tool}', fromlist=['main'])\n"
+              "    try:\n"
+              "        module.main(['--help'])\n"
+              "    except SystemExit as stop:\n"
+              "        assert stop.code == 0, tool\n"
+              "print(sorted(m for m in ('torch', 'torchvision', 'lpips', 'cv2') if m in sys.modules))\n")
+    run = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert run.stdout.strip().splitlines()[-1] == "[]"
+    assert "--in" in run.stdout and "--onnx" in run.stdout and "--version" in run.stdout
+
+
+def test_tools_wrapper_runs_from_another_folder(tmp_path):
+    run = subprocess.run([sys.executable, str(ROOT / "tools" / "colorize.py"), "--version"], cwd=tmp_path,
+                         capture_output=True, text=True, check=True)
+    assert gan_colorizer.__version__ in run.stdout
+
+
+def test_help_values_match_the_modules_that_own_them():
+    """The CLIs repeat a few values so that --help needs no torch; they must not drift from the package."""
+    from gan_colorizer import evaluate, feature_metrics, folder, inference, mood
+    from gan_colorizer.cli import colorize as colorize_cli
+    from gan_colorizer.cli import evaluate as evaluate_cli
+
+    assert colorize_cli.DEFAULT_RENDER_SIZE == inference.DEFAULT_RENDER_SIZE
+    assert colorize_cli.OUTPUT_FORMATS == folder.OUTPUT_FORMATS
+    assert colorize_cli.DEFAULT_MAX_PIXELS == folder.DEFAULT_MAX_PIXELS
+    assert colorize_cli.DEFAULT_PROGRESS_INTERVAL == folder.DEFAULT_PROGRESS_INTERVAL
+    assert list(colorize_cli.MOOD_NAMES) == mood.mood_names()
+    assert evaluate_cli.SPLITS == evaluate.SPLITS
+    assert list(evaluate_cli.LPIPS_NETS) == list(feature_metrics.LPIPS_NETS)
+
+
+def test_serve_help_value_matches_the_app():
+    service = pytest.importorskip("gan_colorizer.app.service", reason="the web app (gan_colorizer.app) is not here")
+    from gan_colorizer.cli import serve as serve_cli
+
+    assert serve_cli.DEFAULT_MAX_UPLOAD_MB == service.DEFAULT_MAX_UPLOAD_MB
+
+
+def test_shipped_files_are_found():
+    from gan_colorizer import inference
+
+    assert (assets.asset_path("configs") / "pretrain.yaml").is_file()
+    assert inference.DEFAULT_CHECKPOINT == assets.asset_path("checkpoints/default.pt")
+    assert inference.DEFAULT_CHECKPOINT.is_file()
+
+
+def test_packaged_copy_wins_over_the_checkout(tmp_path, monkeypatch):
+    """An installed package holds its files inside itself; a checkout's top-level copies are the fallback."""
+    packaged = tmp_path / "gan_colorizer"
+    (packaged / "configs").mkdir(parents=True)
+    monkeypatch.setattr(assets.resources, "files", lambda package: packaged)
+    assert assets.asset_path("configs") == packaged / "configs"
+    assert assets.asset_path("checkpoints/default.pt") == ROOT / "checkpoints" / "default.pt"
