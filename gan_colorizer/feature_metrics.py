@@ -13,7 +13,6 @@ import warnings
 from collections.abc import Callable
 from pathlib import Path
 
-import cv2
 import lpips
 import numpy as np
 import torch
@@ -24,6 +23,7 @@ from torch import nn
 
 from gan_colorizer import runtime
 from gan_colorizer.errors import MissingWeightsError
+from gan_colorizer.images import fit_within
 
 LPIPS_NETS = {  # torchvision's ImageNet backbone files, which lpips loads from the torch cache
     "squeeze": "squeezenet1_1-b8a52dc0.pth",
@@ -68,12 +68,7 @@ def load_lpips(net: str = "squeeze", device: torch.device | str = "cpu") -> nn.M
 
 
 def _lpips_size(rgb8: np.ndarray) -> np.ndarray:
-    height, width = rgb8.shape[:2]
-    scale = LPIPS_MAX_SIDE / max(height, width)
-    if scale >= 1:
-        return rgb8
-    size = (max(1, round(width * scale)), max(1, round(height * scale)))
-    return cv2.resize(rgb8, size, interpolation=cv2.INTER_AREA)
+    return fit_within(rgb8, LPIPS_MAX_SIDE)
 
 
 @torch.inference_mode()

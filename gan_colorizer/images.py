@@ -316,6 +316,17 @@ def read_image(path: Path, reduce: int = 1, *, max_pixels: int | None = None) ->
     return decode_image(data, str(path), reduce, max_pixels=max_pixels)
 
 
+def fit_within(image: np.ndarray, longest: int) -> np.ndarray:
+    """(H, W, C) image -> a copy whose longer side is at most `longest` (area averaging, so fine texture
+    does not alias); smaller images come back as they are, never enlarged."""
+    height, width = image.shape[:2]
+    scale = longest / max(height, width)
+    if scale >= 1.0:
+        return image
+    return cv2.resize(image, (max(1, round(width * scale)), max(1, round(height * scale))),
+                      interpolation=cv2.INTER_AREA)
+
+
 def _quantize(values: np.ndarray, bits: int) -> np.ndarray:
     """float [0, 1] (or uint8/uint16) -> uint8 or uint16, rounded: round(x * 255) or round(x * 65535).
 
