@@ -8,7 +8,7 @@ import click
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `python tools/x.py` from a checkout
 
-from gan_colorizer import evaluate, metrics, runtime  # noqa: E402
+from gan_colorizer import evaluate, metrics, mood, runtime  # noqa: E402
 from gan_colorizer.errors import ColorizerError  # noqa: E402
 
 PathArg = click.Path(path_type=Path)
@@ -31,17 +31,25 @@ PathArg = click.Path(path_type=Path)
 @click.option("--device", default="auto", show_default=True, type=click.Choice(["auto", "cpu", "cuda"]))
 @click.option("--mood", "mood_name", help="Mode 2: also score this colour mood (see colorize --help) against no control.")
 @click.option("--color", "target_color", help='Mode 2: also score this target colour, e.g. "#c8a060".')
+@click.option("--temperature", type=click.FloatRange(*mood.TEMPERATURE_RANGE), metavar="KELVIN",
+              help="Mode 2: also score this light colour temperature (see colorize --help).")
+@click.option("--reference", type=click.Path(dir_okay=False, path_type=Path),
+              help="Mode 2: also score the colour statistics of this reference image.")
 @click.option("--strength", default=1.0, show_default=True, type=click.FloatRange(0.0, 1.0))
 def main(pred: Path | None, gt: Path | None, checkpoint: Path | None, data_path: Path | None, split: str,
          save_pred: Path | None, json_path: Path | None, csv_path: Path | None, lpips_net: str, device: str,
-         mood_name: str | None, target_color: str | None, strength: float) -> None:
+         mood_name: str | None, target_color: str | None, temperature: float | None, reference: Path | None,
+         strength: float) -> None:
     """Compare colorizations with the truth (PSNR, SSIM, LPIPS, FID-lite, KID, colourfulness) and a gray baseline."""
     is_folders, is_checkpoint = bool(pred or gt), bool(checkpoint or data_path)
     if is_folders == is_checkpoint or (is_folders and not (pred and gt)) or (is_checkpoint and not (checkpoint and data_path)):
         raise click.ClickException("give --pred and --gt (two folders), or --checkpoint and --data")
-    if (save_pred or mood_name or target_color) and is_folders:
-        raise click.ClickException("--save-pred, --mood and --color need --checkpoint and --data")
-    control = {"mood": mood_name, "color": target_color, "strength": strength} if mood_name or target_color else None
+    requests = {"mood": mood_name, "color": target_color, "temperature": temperature, "reference": reference}
+    is_controlled = any(value is not None for value in requests.values())
+    if (save_pred or is_controlled) and is_folders:
+        raise click.ClickException("--save-pred, --mood, --color, --temperature and --reference need --checkpoint "
+                                   "and --data")
+    control = {**requests, "strength": strength} if is_controlled else None
     try:
         torch_device = runtime.pick_device(device)
         if is_folders:
