@@ -1,9 +1,11 @@
-"""One photo in every named mood, learned hint above and statistics shift below: docs/moods.jpg.
+"""One photo under every named mood and a colour temperature, three ways side by side: docs/moods.jpg.
 
     python examples/mood_grid.py examples/chelsea_gray.jpg docs/moods.jpg [--checkpoint model.pt]
 
-Columns: no control, then each mood of `gan_colorizer.mood.MOODS`. Rows: the model's learned colour
-hint (models that take one) and the fallback shift of its a*b* statistics. Each tile is labelled.
+One row per request; columns: no control, the learned colour hint with the residual correction
+(models that take a hint), and the shift of the uncontrolled colours' statistics. Both controlled
+columns arrive at the same mean a*b* (printed on the tile), so what differs is how the colour is
+laid on: as light in the scene, or as a filter over the picture.
 """
 from pathlib import Path
 
@@ -13,16 +15,19 @@ import numpy as np
 
 from gan_colorizer import images
 from gan_colorizer.inference import Colorizer
-from gan_colorizer.mood import mood_names
+from gan_colorizer.mood import control, mood_names
 
-TILE = 256  # shorter side of each tile, px
+TILE = 200  # shorter side of each tile, px
+TEMPERATURE = 3200  # kelvin: tungsten light, the one temperature shown
 
 
-def label(tile: np.ndarray, text: str) -> np.ndarray:
-    """Write `text` in a dark band along the tile's top edge."""
+def label(tile: np.ndarray, *lines: str) -> np.ndarray:
+    """Write each line in a dark band along the tile's top edge."""
     out = tile.copy()
-    out[:22] = (out[:22] * 0.35).astype(np.uint8)
-    cv2.putText(out, text, (6, 16), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 1, cv2.LINE_AA)
+    band = 6 + 16 * len(lines)
+    out[:band] = (out[:band] * 0.35).astype(np.uint8)
+    for row, text in enumerate(lines):
+        cv2.putText(out, text, (6, 15 + 16 * row), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (255, 255, 255), 1, cv2.LINE_AA)
     return out
 
 
@@ -36,13 +41,20 @@ def main(photo: Path, out: Path, checkpoint: Path | None) -> None:
     height, width = picture.rgb.shape[:2]
     scale = TILE / min(height, width)
     rgb = cv2.resize(picture.rgb, (round(width * scale), round(height * scale)), interpolation=cv2.INTER_AREA)
-    plain = Colorizer.from_checkpoint(checkpoint)
+    colorizer = Colorizer.from_checkpoint(checkpoint)
+    plain = colorizer(rgb)
+    paths = {"learned+residual": True, "shift": False} if colorizer.takes_hint else {"shift": False}
+    requests = [{"mood": name} for name in mood_names()] + [{"temperature": TEMPERATURE}]
     rows = []
-    for learned in ((True, False) if plain.takes_hint else (False,)):
-        path = "learned" if learned else "shift"
-        tiles = [label(plain(rgb), "no control")]
-        for name in mood_names():
-            tiles.append(label(plain(rgb, mood=name, learned=learned), f"{name} ({path})"))
+    for args in requests:
+        name = args.get("mood") or f"{TEMPERATURE} K"
+        tiles = [label(plain, name, "no control")]
+        for path, learned in paths.items():
+            rgb8, report = colorizer.colorize_with_report(rgb, control(**args, learned=learned))
+            reached = report.reached
+            stats = ("a*b* ({:+.0f}, {:+.0f})".format(*reached.mean_ab) if report.requested.mean_ab else "") + \
+                (f" spread {reached.spread:.0f}" if report.requested.spread is not None else "")
+            tiles.append(label(rgb8, f"{name}: {path}", stats.strip()))
         rows.append(np.concatenate(tiles, axis=1))
     images.write_image(out, np.concatenate(rows, axis=0), quality=90)
     click.echo(f"wrote {out}")

@@ -179,11 +179,44 @@ class GanConfig:
 
 
 @dataclass(frozen=True)
+class HintConfig:
+    """How a generator that takes a colour hint is trained to follow one (gan_colorizer.hint).
+
+    Each sample gets no hint (p_none: the blind task), both statistics (p_both), the mean only
+    (p_mean_only) or the spread only (the rest). Of the hinted samples, a share p_recolour first has
+    its truth recoloured (its mean a*b* moved by a normal draw of std shift_std Lab units per axis,
+    its spread scaled by a log-uniform factor in [spread_scale_min, spread_scale_max]) and is hinted
+    and scored on that: hints beyond the photos' own range, as moods ask. stats_weight scales a loss
+    on the mean and spread of hinted predictions against their hint (pretraining; 0 = off).
+    """
+
+    p_none: float = 0.3
+    p_both: float = 0.4
+    p_mean_only: float = 0.15
+    p_recolour: float = 0.5
+    shift_std: float = 15.0  # photos' own mean a*b* spans about ±10 (p10-p90); moods ask up to 39 away
+    spread_scale_min: float = 0.2  # sepia asks 3 of a typical 14
+    spread_scale_max: float = 2.0  # vivid asks 24 of a typical 14
+    stats_weight: float = 1.0
+
+    def __post_init__(self) -> None:
+        for key in ("p_none", "p_both", "p_mean_only", "p_recolour"):
+            _check(0.0 <= getattr(self, key) <= 1.0, f"hint.{key}", f"must be in [0, 1], got {getattr(self, key)}")
+        _check(self.p_none + self.p_both + self.p_mean_only <= 1.0, "hint.p_none",
+               "p_none + p_both + p_mean_only must be at most 1 (the rest is spread only)")
+        _check(self.shift_std >= 0, "hint.shift_std", f"must be >= 0, got {self.shift_std}")
+        _check(0.0 < self.spread_scale_min <= self.spread_scale_max, "hint.spread_scale_min",
+               f"must be positive and at most spread_scale_max, got {self.spread_scale_min}")
+        _check(self.stats_weight >= 0, "hint.stats_weight", f"must be >= 0, got {self.stats_weight}")
+
+
+@dataclass(frozen=True)
 class RunConfig:
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     gan: GanConfig = field(default_factory=GanConfig)
+    hint: HintConfig = field(default_factory=HintConfig)
 
 
 def _coerce(value: Any, kind: Any, key: str) -> Any:

@@ -183,22 +183,83 @@ def achieved_stats(rgb8: np.ndarray) -> moods.ColorTarget:
     return moods.ab_stats(color.rgb_to_lab(rgb8.astype(np.float32) / 255.0)[..., 1:])
 
 
-def control_distances(requested: moods.ColorTarget, achieved: list[moods.ColorTarget]) -> dict[str, float]:
-    """How close each prediction came to the requested statistics, averaged over images.
+def control_distances(goals: list[moods.ColorTarget], achieved: list[moods.ColorTarget]) -> dict[str, float]:
+    """How close each prediction came to its image's requested statistics, averaged over images.
 
-    delta_e: mean per-image distance of the achieved mean a*b* from the requested one (Lab units;
-    the a*b* plane of ΔE76, since L is the photo's own); spread_error: mean per-image |achieved spread
-    - requested spread|. A statistic the request leaves open is reported as nan.
+    goals: per image what the request asked of it (`mood.Control.goal`; the target itself at
+    strength 1), achieved: what its written image has. delta_e: mean per-image distance of the
+    achieved mean a*b* from the requested one (Lab units; the a*b* plane of ΔE76, since L is the
+    photo's own); spread_error: mean per-image |achieved spread - requested spread|; arrived: how
+    many images are within `mood.ControlReport.arrived`'s tolerance. A statistic the request leaves
+    open is reported as nan.
     """
+    reports = [moods.ControlReport("", goal, stats) for goal, stats in zip(goals, achieved)]
     means = np.array([stats.mean_ab for stats in achieved])
-    spreads = np.array([stats.spread for stats in achieved])
     out = {"achieved_a": float(means[:, 0].mean()), "achieved_b": float(means[:, 1].mean()),
-           "achieved_spread": float(spreads.mean()), "delta_e": math.nan, "spread_error": math.nan}
-    if requested.mean_ab is not None:
-        out["delta_e"] = float(np.linalg.norm(means - np.array(requested.mean_ab), axis=1).mean())
-    if requested.spread is not None:
-        out["spread_error"] = float(np.abs(spreads - requested.spread).mean())
+           "achieved_spread": float(np.mean([stats.spread for stats in achieved])),
+           "delta_e": math.nan, "spread_error": math.nan, "arrived": sum(report.arrived for report in reports)}
+    if goals[0].mean_ab is not None:
+        out["delta_e"] = float(np.mean([report.delta_e for report in reports]))
+    if goals[0].spread is not None:
+        out["spread_error"] = float(np.mean([report.spread_error for report in reports]))
     return out
+
+
+class ControlRuns:
+    """The colour-controlled rows of a checkpoint evaluation: "learned" (a hinted model paints the
+    request, then `mood.arrive` corrects the rest) and "fallback" (the uncontrolled colours shifted
+    onto it), each with what it reached per image."""
+
+    def __init__(self, colorizer: Colorizer, control: dict, lpips_model: torch.nn.Module | None) -> None:
+        paths = ("learned", "fallback") if colorizer.takes_hint else ("fallback",)
+        requests = {path: moods.control(**control, learned=path == "learned") for path in paths}
+        self.requests = {path: request for path, request in requests.items() if request is not None}
+        self.colorizer, self.lpips_model = colorizer, lpips_model
+        self.goals: list[moods.ColorTarget] = []
+        self.achieved: dict[str, list[moods.ColorTarget]] = {name: [] for name in ("model", *self.requests)}
+        self.shares: list[float] = []
+        self.lpips_vs_model: dict[str, list[float]] = {name: [] for name in self.requests}
+
+    def add(self, truth: np.ndarray, pred: np.ndarray) -> dict[str, np.ndarray]:
+        """Colorize one photo (H, W, 3) uint8 under every request and record what each reached; `pred`
+        is its uncontrolled prediction. Returns the controlled predictions by row name."""
+        preds = {}
+        for name, request in self.requests.items():
+            preds[name], report = self.colorizer.colorize_with_report(truth, request)
+            self.achieved[name].append(achieved_stats(preds[name]))
+            if name == "learned" and report.network_share is not None:
+                self.shares.append(report.network_share)
+            if self.lpips_model is not None:
+                self.lpips_vs_model[name].append(float(feature_metrics.lpips_distances(self.lpips_model, [preds[name]],
+                                                                               [pred])[0]))
+        if self.requests:
+            self.goals.append(report.requested)  # one goal per photo: both paths start from `pred`
+            self.achieved["model"].append(achieved_stats(pred))
+        return preds
+
+    def summary(self, table: dict[str, dict[str, float]]) -> dict[str, dict[str, float]]:
+        """Evaluation.control: "requested" (the target and strength), then per row its distances
+        (`control_distances`), network_share (mean share of the way the hinted network went alone,
+        learned row), lpips_vs_model (LPIPS against the uncontrolled output) and how LPIPS, FID-lite
+        and KID against the truth moved from the "model" row (change_*)."""
+        if not self.goals:
+            return {}
+        request = next(iter(self.requests.values()))
+        target = request.target
+        out = {"requested": {"a": target.mean_ab[0] if target.mean_ab else math.nan,
+                             "b": target.mean_ab[1] if target.mean_ab else math.nan,
+                             "spread": math.nan if target.spread is None else target.spread,
+                             "strength": request.strength}}
+        for name, stats in self.achieved.items():
+            row = {**control_distances(self.goals, stats), "network_share": math.nan, "lpips_vs_model": math.nan}
+            if name == "learned" and self.shares:
+                row["network_share"] = float(np.mean(self.shares))
+            if self.lpips_vs_model.get(name):
+                row["lpips_vs_model"] = float(np.mean(self.lpips_vs_model[name]))
+            for metric in ("lpips", "fid_lite", "kid"):
+                row[f"change_{metric}"] = table[name][metric] - table["model"][metric]
+            out[name] = row
+        return out
 
 
 def evaluate_checkpoint(checkpoint_path: Path, data_paths: list[Path] | None, split: str, device: torch.device,
@@ -212,11 +273,9 @@ def evaluate_checkpoint(checkpoint_path: Path, data_paths: list[Path] | None, sp
 
     save_pred: folder for the predictions as PNG (lossless, so `--pred` on it gives the same
     numbers), mirroring the photos' relative paths; it must lie outside a data folder.
-    control: Colorizer colour-control arguments (mood, color, reference, strength). The controlled
-    predictions are scored as more rows next to the uncontrolled "model" row: "learned" (the model's
-    own colour hint, when it takes one) and "fallback" (the a*b* statistics shift). Evaluation.control
-    gives per row the requested and achieved statistics (`control_distances`) and how much LPIPS,
-    FID-lite and KID moved against "model".
+    control: `mood.control` arguments (mood, color, reference, temperature, strength). The
+    controlled predictions are scored as more rows next to the uncontrolled "model" row (see
+    `ControlRuns`); Evaluation.control says per row what was requested and reached.
     """
     checkpoint_path = Path(checkpoint_path)
     ckpt = checkpoint.read(checkpoint_path)  # once: the generator, its data and its val split all come from it
@@ -228,15 +287,10 @@ def evaluate_checkpoint(checkpoint_path: Path, data_paths: list[Path] | None, sp
         if save_pred is not None and data_path.is_dir() and (real_out == real_data or real_data in real_out.parents):
             raise ConfigError(f"--save-pred {save_pred} is inside --data {data_path}; choose a folder outside it")
     colorizer = Colorizer(checkpoint.generator_from(ckpt, checkpoint_path), device)
-    controlled: dict[str, moods.Control] = {}
-    if control:
-        paths = ("learned", "fallback") if colorizer.takes_hint else ("fallback",)
-        requests = {path: moods.control(**control, learned=path == "learned") for path in paths}
-        controlled = {path: request for path, request in requests.items() if request is not None}
-    achieved: dict[str, list[moods.ColorTarget]] = {name: [] for name in ("model", *controlled)}
     source = data.open_sources(data_paths)
     keys = split_keys_of(ckpt, checkpoint_path, source, split)
     scorer = build_scorer(device, lpips_net)
+    controlled = ControlRuns(colorizer, control or {}, scorer.lpips_model) if control else None
     skipped: list[str] = []
     for key in tqdm(keys, desc=f"evaluating {split}", unit="image", disable=None):
         try:
@@ -248,23 +302,11 @@ def evaluate_checkpoint(checkpoint_path: Path, data_paths: list[Path] | None, sp
         pred = colorizer(gray)
         if save_pred is not None:
             images.write_image(Path(save_pred) / PurePosixPath(key).with_suffix(".png"), pred)
-        preds = {"model": pred, **{name: colorizer.colorize(gray, request) for name, request in controlled.items()},
-                 "gray": gray}
-        if controlled:
-            for name in achieved:
-                achieved[name].append(achieved_stats(preds[name]))
+        preds = {"model": pred, **(controlled.add(gray, pred) if controlled else {}), "gray": gray}
         scorer.add(truth, preds, name=key)
     result = _finish(scorer, [], skipped)
     if controlled:
-        requested = next(iter(controlled.values())).target
-        result.control = {"requested": {"a": requested.mean_ab[0] if requested.mean_ab else math.nan,
-                                        "b": requested.mean_ab[1] if requested.mean_ab else math.nan,
-                                        "spread": math.nan if requested.spread is None else requested.spread}}
-        for name, stats in achieved.items():
-            row = control_distances(requested, stats)
-            for metric in ("lpips", "fid_lite", "kid"):
-                row[f"change_{metric}"] = result.metrics[name][metric] - result.metrics["model"][metric]
-            result.control[name] = row
+        result.control = controlled.summary(result.metrics)
     return result
 
 
@@ -314,7 +356,8 @@ def format_table(table: dict[str, dict[str, float]], lpips_net: str = "squeeze")
 
 
 def format_control(name: str, requested: dict[str, float], row: dict[str, float]) -> str:
-    """One line per control row: requested vs achieved statistics, and how the perceptual metrics moved."""
+    """One line per control row: requested vs achieved statistics, how many photos arrived, the share
+    of the way the network went alone, and how the perceptual metrics moved."""
     parts = [f"{name:<8}"]
     if math.isfinite(requested["a"]):
         parts.append(f"mean a*b* ({row['achieved_a']:+.1f}, {row['achieved_b']:+.1f}) for "
@@ -323,6 +366,9 @@ def format_control(name: str, requested: dict[str, float], row: dict[str, float]
         parts.append(f"spread {row['achieved_spread']:.1f} for {requested['spread']:.1f}: "
                      f"error {row['spread_error']:.2f}")
     if name != "model":
+        parts.append(f"{row['arrived']} arrived")
+        if math.isfinite(row["network_share"]):
+            parts.append(f"network alone {100 * row['network_share']:.0f} % of the way")
         parts.append(f"LPIPS {row['change_lpips']:+.4f}, FID-lite {row['change_fid_lite']:+.2f}, "
-                     f"KID {row['change_kid']:+.4f} vs model")
+                     f"KID {row['change_kid']:+.4f} vs model; LPIPS to model {row['lpips_vs_model']:.4f}")
     return "; ".join(parts)

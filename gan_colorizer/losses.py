@@ -1,4 +1,4 @@
-"""Training losses as plain functions: adversarial (vanilla, lsgan, hinge), L1 and colourfulness.
+"""Training losses as plain functions: adversarial (vanilla, lsgan, hinge), L1, colourfulness, hint statistics.
 
 Logits are a discriminator's raw patch scores, any shape (usually (B, 1, h, w)); every loss averages
 over all patches and returns a scalar tensor. Chroma tensors are ab_n, (B, 2, H, W) in [-1, 1]
@@ -78,3 +78,21 @@ def colourfulness_loss(pred_ab_n: torch.Tensor, true_ab_n: torch.Tensor) -> torc
     pred_mean, pred_spread = _chroma_stats(pred_ab_n)
     true_mean, true_spread = _chroma_stats(true_ab_n)
     return (F.relu(true_mean - pred_mean) + F.relu(true_spread - pred_spread)).mean()
+
+
+def hint_stats_loss(pred_ab_n: torch.Tensor, mean_n: torch.Tensor, spread_n: torch.Tensor,
+                    has_mean: torch.Tensor, has_spread: torch.Tensor) -> torch.Tensor:
+    """How far hinted predictions' global statistics are from the ones their hint asked for.
+
+    pred_ab_n: (B, 2, H, W). mean_n (B, 2), spread_n (B,): the requested mean a*b* and spread (mean
+    distance of each pixel's a*b* from the mean), in ab_n units; has_mean, has_spread (B,): 1 where
+    that statistic was asked, 0 where not. Per image |mean error| (a* and b*, summed) plus |spread
+    error|, each counted where asked, averaged over the batch (unhinted samples count 0), in ab_n
+    units like `l1_loss`. L1 on pixels scores a hinted prediction against one picture; this scores
+    the property a hint promises, which the pixel loss averages away: an L1-trained hint undershoots.
+    """
+    mean = pred_ab_n.mean(dim=(2, 3))  # (B, 2)
+    spread = torch.sqrt((pred_ab_n - mean[:, :, None, None]).pow(2).sum(dim=1) + _CHROMA_EPS).mean(dim=(1, 2))
+    mean_error = (mean - mean_n).abs().sum(dim=1) * has_mean
+    spread_error = (spread - spread_n).abs() * has_spread
+    return (mean_error + spread_error).mean()

@@ -162,12 +162,13 @@ class Trainer:
         scheduler.step()
 
     def generate(self, L_n: torch.Tensor, real_ab_n: torch.Tensor) -> torch.Tensor:
-        """G's training forward; a generator that takes a colour hint gets the truth's own, dropped
-        at random (`hint.random_hints`), drawn from (seed, step, rank) so a resumed run draws alike."""
+        """G's training forward; a generator that takes a colour hint gets the truth's own statistics,
+        dropped at random (`hint.training_hints`, never recoloured: the target here stays the truth),
+        drawn from (seed, step, rank) so a resumed run draws alike."""
         if not bare(self.generator).takes_hint:
             return self.generator(L_n)
-        rng = torch.Generator().manual_seed(self.cfg.train.seed * 1_000_003 + self.step * 1009 + self.world.rank)
-        return self.generator(L_n, hint.random_hints(real_ab_n, rng).to(L_n.device))
+        rng = hint.step_generator(self.cfg.train.seed, self.step, self.world.rank)
+        return self.generator(L_n, hint.training_hints(real_ab_n, self.cfg.hint, rng, recolour=False).hints)
 
     def autocast(self):
         return torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.use_amp)
@@ -326,12 +327,25 @@ class Pretrainer(Trainer):
             self.scheduler.load_state_dict(self.state["schedulers"]["g"])
 
     def train_step(self, L_n: torch.Tensor, real_ab_n: torch.Tensor) -> dict[str, float]:
+        """L1 against the truth; a hinted generator is scored against the (maybe recoloured) truth its
+        hint describes (`hint.training_hints`), plus hint.stats_weight x the statistics it was asked for."""
+        scalars, stats = {}, None
         with self.autocast():
-            fake_ab_n = self.generate(L_n, real_ab_n)
-        loss = losses.l1_loss(fake_ab_n.float(), real_ab_n)
+            if bare(self.generator).takes_hint:
+                rng = hint.step_generator(self.cfg.train.seed, self.step, self.world.rank)
+                drawn = hint.training_hints(real_ab_n, self.cfg.hint, rng)
+                fake_ab_n, real_ab_n = self.generator(L_n, drawn.hints), drawn.target_ab_n
+                stats = losses.hint_stats_loss(fake_ab_n.float(), *hint.unpack(drawn.hints))
+            else:
+                fake_ab_n = self.generator(L_n)
+        loss = l1 = losses.l1_loss(fake_ab_n.float(), real_ab_n)
+        scalars["loss_l1"] = l1.item()
+        if stats is not None:
+            loss = l1 + self.cfg.hint.stats_weight * stats
+            scalars["loss_hint_stats"] = stats.item()
         self.backward_and_step(loss, self.optimizer, self.scheduler, clip=self.generator)
         self.scaler.update()
-        return {"loss_l1": loss.item()}
+        return scalars
 
     def val_generator(self) -> nn.Module:
         return self.generator

@@ -140,3 +140,74 @@ def test_unreadable_reference_is_an_image_error(tmp_path: Path):
 def test_gray_reference_is_a_config_error(tmp_path: Path):
     gray = np.tile(np.linspace(0, 255, 32, dtype=np.uint8)[:, None, None], (1, 32, 3))
     assert "grayscale" in _one_line_config_error(mood.reference_target, write_png(tmp_path / "g.png", gray))
+
+
+def test_every_mood_has_a_one_line_description():
+    assert mood.MOOD_DESCRIPTIONS.keys() == mood.MOODS.keys()
+    assert all(text and "\n" not in text for text in mood.MOOD_DESCRIPTIONS.values())
+
+
+def test_temperature_6500_is_neutral_lower_is_warmer_higher_is_cooler():
+    assert np.hypot(*mood.temperature_target(6500).mean_ab) < 0.3
+    kelvins = np.arange(mood.TEMPERATURE_RANGE[0], mood.TEMPERATURE_RANGE[1] + 1, 100)
+    b = np.array([mood.temperature_target(k).mean_ab[1] for k in kelvins])
+    assert np.all(np.diff(b) < 0)  # monotone: every step up in kelvin is bluer
+    a_warm, b_warm = mood.temperature_target(3200).mean_ab
+    assert b_warm > 20 and 0 < a_warm < b_warm / 2  # tungsten: strongly yellow, a little red
+    assert mood.temperature_target(10000).mean_ab[1] < -8  # shade: blue
+    assert mood.temperature_target(3200).spread is None  # the photo keeps its own colourfulness
+
+
+@pytest.mark.parametrize("kelvin", [1000, 20000, float("nan")])
+def test_temperature_out_of_range_is_a_one_line_config_error(kelvin):
+    assert "temperature" in _one_line_config_error(mood.temperature_target, kelvin)
+
+
+def test_control_names_the_request_and_resolves_temperature():
+    assert mood.control(temperature=3200).label == "3200 K"
+    assert mood.control(temperature=3200).target == mood.temperature_target(3200)
+    assert mood.control("Warm", strength=0.5).label == "warm at strength 0.5"
+    assert mood.control(color="#4080c0").label == "#4080c0"
+    assert mood.control("warm", strength=0.0) is None and mood.control() is None
+    assert "temperature" in _one_line_config_error(mood.control, "warm", None, None, 1.0, True, 5000)
+
+
+def test_goal_is_the_strength_share_of_the_way_and_leaves_open_what_the_target_does():
+    start = mood.ColorTarget(mean_ab=(0.0, 10.0), spread=12.0)
+    half_warm = mood.control("warm", strength=0.5).goal(start)
+    assert half_warm.mean_ab == pytest.approx((2.0, 14.0)) and half_warm.spread is None
+    vivid = mood.control("vivid").goal(start)
+    assert vivid.mean_ab is None and vivid.spread == pytest.approx(24.0)
+
+
+def _clipped_measure(ab: np.ndarray) -> mood.ColorTarget:
+    """A stand-in for the written image: chroma beyond ±30 per axis cannot be held."""
+    return mood.ab_stats(np.clip(ab, -30.0, 30.0))
+
+
+@pytest.mark.parametrize("goal", [mood.ColorTarget((12.0, 20.0), None), mood.ColorTarget((-5.0, -20.0), 4.0),
+                                  mood.ColorTarget(None, 20.0)])
+def test_arrive_lands_on_the_measured_goal_through_a_clipping_render(photo_ab, goal):
+    ab, reached, first = mood.arrive(photo_ab, _clipped_measure, goal)
+    assert first == _clipped_measure(photo_ab)
+    assert reached == _clipped_measure(ab)
+    report = mood.ControlReport("test", goal, reached)
+    assert report.arrived and report.delta_e < 0.5 and report.note() is None
+
+
+def test_arrive_reports_the_closest_mean_a_render_can_hold(photo_ab):
+    goal = mood.ColorTarget((0.0, -45.0), None)  # past the stand-in's -30
+    ab, reached, first = mood.arrive(photo_ab, _clipped_measure, goal)
+    assert reached.mean_ab[1] < -28 and abs(reached.mean_ab[0]) < 2  # near the edge, on the way
+    report = mood.ControlReport("#4080c0", goal, reached)
+    assert not report.arrived and report.delta_e > 10
+    assert report.note().startswith("cannot reach #4080c0 (a*b* (0, -45)): reached (")
+    assert f"dE {report.delta_e:.1f}" in report.note()
+
+
+def test_share_of_way_projects_on_the_way_and_is_undefined_without_one():
+    start, goal = mood.ColorTarget((0.0, 0.0), 10.0), mood.ColorTarget((0.0, 20.0), None)
+    assert mood.share_of_way(start, mood.ColorTarget((3.0, 8.0), 9.0), goal) == pytest.approx(0.4)
+    assert mood.share_of_way(start, start, mood.ColorTarget((1.0, 1.0), None)) is None
+    assert mood.share_of_way(start, mood.ColorTarget((0.0, 0.0), 20.0), mood.ColorTarget(None, 40.0)) == \
+        pytest.approx(0.5)

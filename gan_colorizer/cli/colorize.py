@@ -17,7 +17,20 @@ DEFAULT_RENDER_SIZE = 256  # inference.DEFAULT_RENDER_SIZE
 OUTPUT_FORMATS = ("jpg", "png", "webp", "tif", "bmp")  # folder.OUTPUT_FORMATS
 DEFAULT_MAX_PIXELS = 100_000_000  # folder.DEFAULT_MAX_PIXELS
 DEFAULT_PROGRESS_INTERVAL = 10.0  # folder.DEFAULT_PROGRESS_INTERVAL
-MOOD_NAMES = ("warm", "cool", "vivid", "muted", "sepia", "golden-hour", "vintage", "moonlight")  # mood.mood_names()
+MOOD_DESCRIPTIONS = {  # mood.MOOD_DESCRIPTIONS
+    "warm": "yellow-orange cast, like indoor tungsten light",
+    "cool": "blue cast, like shade or an overcast day",
+    "vivid": "more colourful, cast kept",
+    "muted": "less colourful, cast kept",
+    "sepia": "brown-toned print, almost no other colour",
+    "golden-hour": "strong orange light of a low sun",
+    "vintage": "faded colour print: mild warm cast, dull colours",
+    "moonlight": "night: blue cast, little colour",
+}
+TEMPERATURE_RANGE = (2700, 10000)  # mood.TEMPERATURE_RANGE, kelvin
+# One mood a line: click keeps the lines of a paragraph that starts with \b.
+MOOD_HELP = "Average colour / mood, one of:\n\n\b\n" + "\n".join(
+    f"{name}: {text}" for name, text in MOOD_DESCRIPTIONS.items())
 BACKENDS = ("torch", "onnx")  # inference.Colorizer.from_checkpoint(backend=...)
 # The largest --render-size allowed without raising --max-render-size: a 4:3 photo needs about 1.6 GB
 # at 1536 and 4.8 GB at 2048 (the network's memory grows with the square of the pixels), so 1536
@@ -66,26 +79,29 @@ def check_options(render_size: int, max_render_size: int, out_format: str | None
 @click.option("--device", default="auto", show_default=True, type=click.Choice(["auto", "cpu", "cuda"]))
 @click.option("--progress-interval", default=DEFAULT_PROGRESS_INTERVAL, show_default=True,
               type=click.FloatRange(min=0), help="Seconds between progress lines when stderr is not a terminal.")
-@click.option("--mood", "mood_name", help=f"Average colour / mood: {', '.join(MOOD_NAMES)}.")
+@click.option("--mood", "mood_name", help=MOOD_HELP)
 @click.option("--color", "target_color", help='Target average colour, e.g. "#c8a060".')
 @click.option("--reference", type=click.Path(dir_okay=False, path_type=Path),
               help="Take the average colour and colour spread of this image.")
+@click.option("--temperature", type=click.FloatRange(*TEMPERATURE_RANGE), metavar="KELVIN",
+              help="Colour of the light, in kelvin: 3200 tungsten (warm), 5600 sun, 6500 neutral, 10000 shade (cool).")
 @click.option("--strength", default=1.0, show_default=True, type=click.FloatRange(0.0, 1.0),
-              help="How far to move toward --mood/--color/--reference (0 = not at all).")
+              help="Share of the way from the uncontrolled colours to the request (0 = none, 1 = arrive).")
 @click.option("--shift", is_flag=True,
-              help="Shift the prediction's a*b* statistics onto the target even when the model takes a colour "
-                   "hint: reaches the target exactly, but looks more like a colour filter.")
+              help="Shift the uncontrolled colours' a*b* statistics onto the request instead of asking a model "
+                   "that takes a colour hint to paint it: arrives alike, but looks more like a colour filter.")
 def main(src: Path, dst: Path, checkpoint: Path | None, backend: str | None, render_size: int, max_render_size: int,
          out_format: str | None, skip_existing: bool, max_pixels: int, jpeg_quality: int, bit_depth: str,
          device: str, progress_interval: float, mood_name: str | None, target_color: str | None,
-         reference: Path | None, strength: float, shift: bool) -> None:
+         reference: Path | None, temperature: float | None, strength: float, shift: bool) -> None:
     """Colorize an image or every image under a folder into --out, each at its own resolution."""
     from gan_colorizer import folder, inference, mood, runtime  # torch: not needed for --help
 
     try:
         check_options(render_size, max_render_size, out_format, bit_depth)
         with runtime.distributed(device) as run_device:
-            request = mood.control(mood_name, target_color, reference, strength, learned=not shift)
+            request = mood.control(mood_name, target_color, reference, strength, learned=not shift,
+                                   temperature=temperature)
             colorizer = inference.Colorizer.from_checkpoint(checkpoint, run_device, render_size, backend=backend)
             report = folder.colorize_folder(src, dst, colorizer, request, out_format=out_format,
                                             skip_existing=skip_existing, max_pixels=max_pixels,

@@ -14,6 +14,7 @@ PathArg = click.Path(path_type=Path)
 # tests/test_packaging.py pins each one to its owner's value.
 SPLITS = ("val", "all")  # evaluate.SPLITS
 LPIPS_NETS = ("squeeze", "alex", "vgg")  # feature_metrics.LPIPS_NETS
+TEMPERATURE_RANGE = (2700, 10000)  # mood.TEMPERATURE_RANGE, kelvin
 
 
 @click.command()
@@ -36,20 +37,28 @@ LPIPS_NETS = ("squeeze", "alex", "vgg")  # feature_metrics.LPIPS_NETS
 @click.option("--device", default="auto", show_default=True, type=click.Choice(["auto", "cpu", "cuda"]))
 @click.option("--mood", "mood_name", help="Mode 2: also score this colour mood (see colorize --help) against no control.")
 @click.option("--color", "target_color", help='Mode 2: also score this target colour, e.g. "#c8a060".')
+@click.option("--temperature", type=click.FloatRange(*TEMPERATURE_RANGE), metavar="KELVIN",
+              help="Mode 2: also score this light colour temperature (see colorize --help).")
+@click.option("--reference", type=click.Path(dir_okay=False, path_type=Path),
+              help="Mode 2: also score the colour statistics of this reference image.")
 @click.option("--strength", default=1.0, show_default=True, type=click.FloatRange(0.0, 1.0))
 @click.option("--degrade", is_flag=True,
               help="Mode 2: age each gray input as an archive scan (seeded fade, grain, blur, scratches, dust, JPEG) "
                    "before colorizing; the truth stays the clean photo.")
 def main(pred: Path | None, gt: Path | None, checkpoint: Path | None, data_paths: tuple[Path, ...], split: str,
          save_pred: Path | None, json_path: Path | None, csv_path: Path | None, lpips_net: str, device: str,
-         mood_name: str | None, target_color: str | None, strength: float, degrade: bool) -> None:
+         mood_name: str | None, target_color: str | None, temperature: float | None, reference: Path | None,
+         strength: float, degrade: bool) -> None:
     """Compare colorizations with the truth (PSNR, SSIM, LPIPS, FID-lite, KID, colourfulness) and a gray baseline."""
     is_folders, is_checkpoint = bool(pred or gt), bool(checkpoint or data_paths)
     if is_folders == is_checkpoint or (is_folders and not (pred and gt)) or (is_checkpoint and not checkpoint):
         raise click.ClickException("give --pred and --gt (two folders), or --checkpoint (and --data)")
-    if (save_pred or mood_name or target_color or degrade) and is_folders:
-        raise click.ClickException("--save-pred, --mood, --color and --degrade need --checkpoint and --data")
-    control = {"mood": mood_name, "color": target_color, "strength": strength} if mood_name or target_color else None
+    requests = {"mood": mood_name, "color": target_color, "temperature": temperature, "reference": reference}
+    is_controlled = any(value is not None for value in requests.values())
+    if (save_pred or is_controlled or degrade) and is_folders:
+        raise click.ClickException("--save-pred, --mood, --color, --temperature, --reference and --degrade need "
+                                   "--checkpoint")
+    control = {**requests, "strength": strength} if is_controlled else None
     from gan_colorizer import evaluate, runtime  # torch: not needed for --help or a usage error
 
     try:
