@@ -79,6 +79,19 @@ def colourfulness(rgb: np.ndarray) -> float:
     return float(np.hypot(rg.std(), yb.std()) + 0.3 * np.hypot(rg.mean(), yb.mean()))
 
 
+def ab_mean_spread(ab: torch.Tensor, eps: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
+    """The global chroma statistics of (B, 2, H, W) a*b* (any units): mean (B, 2) and spread (B,).
+
+    spread is the mean distance of each pixel's (a*, b*) from that mean. The one definition of what a
+    colour hint asks for, what a mood targets and what the hint loss scores (mood.ab_stats,
+    hint.stats_hint, losses.hint_stats_loss). eps > 0 keeps the distance's gradient finite where a
+    pixel sits on the mean (a flat prediction).
+    """
+    mean = ab.mean(dim=(2, 3))
+    spread = torch.sqrt((ab - mean[:, :, None, None]).pow(2).sum(dim=1) + eps).mean(dim=(1, 2))
+    return mean, spread
+
+
 # OpenCV's D65 white point (X, Y, Z) and the sRGB XYZ -> linear RGB matrix it uses (IEC 61966-2-1).
 D65_WHITE = (0.950456, 1.0, 1.088754)
 XYZ_TO_LINEAR_RGB = ((3.240479, -1.53715, -0.498535),

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import torch
 
-from gan_colorizer.color import AB_SCALE
+from gan_colorizer.color import AB_SCALE, ab_mean_spread
 from gan_colorizer.config import HintConfig
 from gan_colorizer.models.layers import HINT_SIZE
 from gan_colorizer.mood import ColorTarget
@@ -24,12 +24,9 @@ HINT_UNIT = 25.0  # Lab units per hint unit: photos' mean b* and spread reach ab
 def stats_hint(ab_n: torch.Tensor) -> torch.Tensor:
     """Full hints from chroma: (B, 2, H, W) ab_n in [-1, 1] -> (B, HINT_SIZE), both flags set.
 
-    Same statistics as `mood.ab_stats`: per image the mean (a*, b*) and the mean distance of each
-    pixel's (a*, b*) from it.
+    The statistics of `color.ab_mean_spread` (what `mood.ab_stats` measures), in hint units.
     """
-    ab = ab_n.float() * AB_SCALE  # Lab units
-    mean = ab.mean(dim=(2, 3))  # (B, 2)
-    spread = (ab - mean[:, :, None, None]).pow(2).sum(dim=1).sqrt().mean(dim=(1, 2))  # (B,)
+    mean, spread = ab_mean_spread(ab_n.float() * AB_SCALE)  # (B, 2), (B,) in Lab units
     ones = torch.ones_like(spread)
     return torch.cat([mean / HINT_UNIT, (spread / HINT_UNIT)[:, None], ones[:, None], ones[:, None]], dim=1)
 

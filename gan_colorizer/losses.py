@@ -7,6 +7,7 @@ over all patches and returns a scalar tensor. Chroma tensors are ab_n, (B, 2, H,
 import torch
 import torch.nn.functional as F
 
+from gan_colorizer.color import ab_mean_spread
 from gan_colorizer.config import GAN_MODES
 _CHROMA_EPS = 1e-6  # (ab_n)^2 units: 1e-3 ab_n, 0.1 Lab units of chroma, far below a visible tint
 
@@ -91,8 +92,7 @@ def hint_stats_loss(pred_ab_n: torch.Tensor, mean_n: torch.Tensor, spread_n: tor
     units like `l1_loss`. L1 on pixels scores a hinted prediction against one picture; this scores
     the property a hint promises, which the pixel loss averages away: an L1-trained hint undershoots.
     """
-    mean = pred_ab_n.mean(dim=(2, 3))  # (B, 2)
-    spread = torch.sqrt((pred_ab_n - mean[:, :, None, None]).pow(2).sum(dim=1) + _CHROMA_EPS).mean(dim=(1, 2))
+    mean, spread = ab_mean_spread(pred_ab_n, eps=_CHROMA_EPS)  # (B, 2), (B,)
     mean_error = (mean - mean_n).abs().sum(dim=1) * has_mean
     spread_error = (spread - spread_n).abs() * has_spread
     return (mean_error + spread_error).mean()

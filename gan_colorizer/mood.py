@@ -18,9 +18,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from gan_colorizer import images
-from gan_colorizer.color import D65_WHITE, rgb_to_lab
+from gan_colorizer.color import D65_WHITE, ab_mean_spread, rgb_to_lab
 from gan_colorizer.errors import ConfigError
 
 _HEX_COLOR = re.compile(r"#?([0-9a-fA-F]{3}|[0-9a-fA-F]{6})")
@@ -132,11 +133,9 @@ def ab_stats(ab: np.ndarray) -> ColorTarget:
     ab: (H, W, 2) in Lab units, any size. Used for reference images, for a learned model's hint
     (the ground truth's own statistics) and to report the achieved colour.
     """
-    flat = np.asarray(ab, dtype=np.float32).reshape(-1, 2)
-    mean = flat.mean(axis=0, dtype=np.float64)
-    deviation = flat - mean.astype(np.float32)
-    spread = np.hypot(deviation[:, 0], deviation[:, 1]).mean(dtype=np.float64)
-    return ColorTarget(mean_ab=(float(mean[0]), float(mean[1])), spread=float(spread))
+    planes = torch.from_numpy(np.asarray(ab, dtype=np.float64).reshape(-1, 2).T[None, :, :, None])  # (1, 2, HW, 1)
+    mean, spread = ab_mean_spread(planes)
+    return ColorTarget(mean_ab=(float(mean[0, 0]), float(mean[0, 1])), spread=float(spread[0]))
 
 
 def parse_color(text: str) -> ColorTarget:
