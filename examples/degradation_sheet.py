@@ -16,17 +16,10 @@ import numpy as np
 
 from gan_colorizer import color, degrade, images
 from gan_colorizer.config import DegradeConfig
+from gan_colorizer.visual import label_tile
 
 TILE = 256  # shorter side of each tile, px
 PRESETS = {"eval": degrade.DEGRADE_EVAL, "train": replace(DegradeConfig(), p=1.0)}
-
-
-def label(tile: np.ndarray, text: str) -> np.ndarray:
-    """Write `text` in small type on a dark band along the tile's top edge."""
-    out = cv2.cvtColor(tile, cv2.COLOR_GRAY2RGB)
-    out[:16] = (out[:16] * 0.3).astype(np.uint8)
-    cv2.putText(out, text, (4, 11), cv2.FONT_HERSHEY_SIMPLEX, 0.32, (255, 255, 255), 1, cv2.LINE_AA)
-    return out
 
 
 @click.command()
@@ -41,12 +34,13 @@ def main(photo: Path, out: Path, preset: str, seed: int) -> None:
     rgb = cv2.resize(rgb, (round(width * scale), round(height * scale)), interpolation=cv2.INTER_AREA)
     L = color.rgb_to_L(rgb)
     cfg = PRESETS[preset]
-    tiles = [label(images.to_uint8(L / 100.0), "clean")]
+    tiles = [label_tile(cv2.cvtColor(images.to_uint8(L / 100.0), cv2.COLOR_GRAY2RGB), "clean", font_scale=0.32)]
     for tile_seed in range(seed, seed + 8):
         rng = np.random.default_rng(tile_seed)  # what degrade_L(L, cfg, rng) does, keeping the effects' names
         effects = degrade.choose_effects(cfg, rng)
         damaged = degrade.apply_effects(L, effects, cfg, rng)
-        tiles.append(label(images.to_uint8(damaged / 100.0), " ".join(effects)))
+        tiles.append(label_tile(cv2.cvtColor(images.to_uint8(damaged / 100.0), cv2.COLOR_GRAY2RGB),
+                                " ".join(effects), font_scale=0.32))
     rows = [np.concatenate(tiles[i:i + 3], axis=1) for i in (0, 3, 6)]
     images.write_image(out, np.concatenate(rows, axis=0), quality=80)
     click.echo(f"wrote {out}")

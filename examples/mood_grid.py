@@ -16,19 +16,10 @@ import numpy as np
 from gan_colorizer import images
 from gan_colorizer.inference import Colorizer
 from gan_colorizer.mood import control, mood_names
+from gan_colorizer.visual import label_tile
 
 TILE = 200  # shorter side of each tile, px
 TEMPERATURE = 3200  # kelvin: tungsten light, the one temperature shown
-
-
-def label(tile: np.ndarray, *lines: str) -> np.ndarray:
-    """Write each line in a dark band along the tile's top edge."""
-    out = tile.copy()
-    band = 6 + 16 * len(lines)
-    out[:band] = (out[:band] * 0.35).astype(np.uint8)
-    for row, text in enumerate(lines):
-        cv2.putText(out, text, (6, 15 + 16 * row), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (255, 255, 255), 1, cv2.LINE_AA)
-    return out
 
 
 @click.command()
@@ -48,13 +39,13 @@ def main(photo: Path, out: Path, checkpoint: Path | None) -> None:
     rows = []
     for args in requests:
         name = args.get("mood") or f"{TEMPERATURE} K"
-        tiles = [label(plain, name, "no control")]
+        tiles = [label_tile(plain, name, "no control")]
         for path, learned in paths.items():
             rgb8, report = colorizer.colorize_with_report(rgb, control(**args, learned=learned))
             reached = report.reached
             stats = ("a*b* ({:+.0f}, {:+.0f})".format(*reached.mean_ab) if report.requested.mean_ab else "") + \
                 (f" spread {reached.spread:.0f}" if report.requested.spread is not None else "")
-            tiles.append(label(rgb8, f"{name}: {path}", stats.strip()))
+            tiles.append(label_tile(rgb8, f"{name}: {path}", stats.strip()))
         rows.append(np.concatenate(tiles, axis=1))
     images.write_image(out, np.concatenate(rows, axis=0), quality=90)
     click.echo(f"wrote {out}")
