@@ -23,6 +23,7 @@ import torch
 from gan_colorizer import images
 from gan_colorizer.color import D65_WHITE, ab_mean_spread, rgb_to_lab
 from gan_colorizer.errors import ConfigError
+from gan_colorizer.mood_names import MOOD_DESCRIPTIONS, TEMPERATURE_RANGE  # noqa: F401  (part of mood's API)
 
 _HEX_COLOR = re.compile(r"#?([0-9a-fA-F]{3}|[0-9a-fA-F]{6})")
 _COLOR_FORMS = "'#rrggbb', 'rrggbb' or '#rgb' (hex digits), e.g. '#c8a060'"
@@ -75,20 +76,6 @@ MOODS: dict[str, ColorTarget] = {
 }
 
 
-# One line each, for --help.
-MOOD_DESCRIPTIONS: dict[str, str] = {
-    "warm": "yellow-orange cast, like indoor tungsten light",
-    "cool": "blue cast, like shade or an overcast day",
-    "vivid": "more colourful, cast kept",
-    "muted": "less colourful, cast kept",
-    "sepia": "brown-toned print, almost no other colour",
-    "golden-hour": "strong orange light of a low sun",
-    "vintage": "faded colour print: mild warm cast, dull colours",
-    "moonlight": "night: blue cast, little colour",
-}
-
-# Colour temperatures users may ask for, in kelvin: household tungsten (2700 K) to blue-sky shade (10000 K).
-TEMPERATURE_RANGE = (2700, 10000)
 # Share of a light's full cast that a temperature asks for. The full cast is what a camera set to
 # daylight white balance records (3200 K: a*b* (17, 53), past every photo of the calibration set,
 # whose p90 b* is 26); a camera's auto white balance and the eye keep only part of it. At 0.6,

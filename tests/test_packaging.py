@@ -69,8 +69,7 @@ def test_help_values_match_the_modules_that_own_them():
     assert colorize_cli.OUTPUT_FORMATS == folder.OUTPUT_FORMATS
     assert colorize_cli.DEFAULT_MAX_PIXELS == folder.DEFAULT_MAX_PIXELS
     assert colorize_cli.DEFAULT_PROGRESS_INTERVAL == folder.DEFAULT_PROGRESS_INTERVAL
-    assert colorize_cli.MOOD_DESCRIPTIONS == mood.MOOD_DESCRIPTIONS and list(mood.MOOD_DESCRIPTIONS) == mood.mood_names()
-    assert colorize_cli.TEMPERATURE_RANGE == evaluate_cli.TEMPERATURE_RANGE == mood.TEMPERATURE_RANGE
+    assert list(mood.MOOD_DESCRIPTIONS) == mood.mood_names()  # every mood described, in --help's order
     assert evaluate_cli.SPLITS == evaluate.SPLITS
     assert list(evaluate_cli.LPIPS_NETS) == list(feature_metrics.LPIPS_NETS)
 

@@ -10,24 +10,14 @@ import click
 
 from gan_colorizer import cli
 from gan_colorizer.errors import ColorizerError, ConfigError
+from gan_colorizer.mood_names import MOOD_DESCRIPTIONS, TEMPERATURE_RANGE
 
 # Shown by --help, which must not import torch, while the modules that own these values do
-# (inference, folder, mood). tests/test_packaging.py pins each one to its owner's value.
+# (inference, folder). tests/test_packaging.py pins each one to its owner's value.
 DEFAULT_RENDER_SIZE = 256  # inference.DEFAULT_RENDER_SIZE
 OUTPUT_FORMATS = ("jpg", "png", "webp", "tif", "bmp")  # folder.OUTPUT_FORMATS
 DEFAULT_MAX_PIXELS = 100_000_000  # folder.DEFAULT_MAX_PIXELS
 DEFAULT_PROGRESS_INTERVAL = 10.0  # folder.DEFAULT_PROGRESS_INTERVAL
-MOOD_DESCRIPTIONS = {  # mood.MOOD_DESCRIPTIONS
-    "warm": "yellow-orange cast, like indoor tungsten light",
-    "cool": "blue cast, like shade or an overcast day",
-    "vivid": "more colourful, cast kept",
-    "muted": "less colourful, cast kept",
-    "sepia": "brown-toned print, almost no other colour",
-    "golden-hour": "strong orange light of a low sun",
-    "vintage": "faded colour print: mild warm cast, dull colours",
-    "moonlight": "night: blue cast, little colour",
-}
-TEMPERATURE_RANGE = (2700, 10000)  # mood.TEMPERATURE_RANGE, kelvin
 # One mood a line: click keeps the lines of a paragraph that starts with \b.
 MOOD_HELP = "Average colour / mood, one of:\n\n\b\n" + "\n".join(
     f"{name}: {text}" for name, text in MOOD_DESCRIPTIONS.items())

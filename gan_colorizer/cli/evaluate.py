@@ -8,13 +8,13 @@ import click
 
 from gan_colorizer import cli
 from gan_colorizer.errors import ColorizerError
+from gan_colorizer.mood_names import TEMPERATURE_RANGE
 
 PathArg = click.Path(path_type=Path)
 # Shown by --help, which must not import torch, while evaluate and metrics do.
 # tests/test_packaging.py pins each one to its owner's value.
 SPLITS = ("val", "all")  # evaluate.SPLITS
 LPIPS_NETS = ("squeeze", "alex", "vgg")  # feature_metrics.LPIPS_NETS
-TEMPERATURE_RANGE = (2700, 10000)  # mood.TEMPERATURE_RANGE, kelvin
 
 
 @click.command()
