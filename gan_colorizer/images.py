@@ -340,9 +340,10 @@ def _quantize(values: np.ndarray, bits: int) -> np.ndarray:
         return values
     if values.dtype in (np.uint8, np.uint16):
         values = values.astype(np.float32) / float(np.iinfo(values.dtype).max)
+    if bits == 8:  # saturate_cast(|x * 255|): the 8-bit rounding every earlier release wrote, bit for bit
+        return cv2.convertScaleAbs(np.clip(values, 0.0, 1.0), alpha=255.0).reshape(values.shape)
     flat = np.ascontiguousarray(values, dtype=np.float32).reshape(values.shape[0], -1)
-    scale = float(np.iinfo(target).max)
-    return cv2.multiply(flat, scale, dtype=cv2.CV_8U if bits == 8 else cv2.CV_16U).reshape(values.shape)
+    return cv2.multiply(flat, float(np.iinfo(target).max), dtype=cv2.CV_16U).reshape(values.shape)
 
 
 def to_uint8(rgb: np.ndarray) -> np.ndarray:
