@@ -18,7 +18,8 @@ from tools import evaluate as evaluate_tool
 needs_weights = pytest.mark.skipif(
     not all((runtime.torch_cache_dir() / name).is_file()
             for name in (feature_metrics.LPIPS_NETS["squeeze"], feature_metrics.INCEPTION_WEIGHTS)),
-    reason="LPIPS squeezenet or pytorch-fid Inception weights are not in the torch cache")
+    reason=f"needs {feature_metrics.LPIPS_NETS['squeeze']} and {feature_metrics.INCEPTION_WEIGHTS} in "
+           f"{runtime.torch_cache_dir()} (see README: Pretrained weights)")
 
 
 def _photos() -> dict[str, np.ndarray]:

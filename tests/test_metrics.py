@@ -12,9 +12,9 @@ from gan_colorizer.errors import MissingWeightsError
 from tests.conftest import small
 
 needs_lpips = pytest.mark.skipif(not (runtime.torch_cache_dir() / feature_metrics.LPIPS_NETS["squeeze"]).is_file(),
-                                 reason="LPIPS squeezenet weights are not in the torch cache")
+                                 reason=f"needs {feature_metrics.LPIPS_NETS['squeeze']} in {runtime.torch_cache_dir()}")
 needs_inception = pytest.mark.skipif(not (runtime.torch_cache_dir() / feature_metrics.INCEPTION_WEIGHTS).is_file(),
-                                     reason="pytorch-fid Inception weights are not in the torch cache")
+                                     reason=f"needs {feature_metrics.INCEPTION_WEIGHTS} in {runtime.torch_cache_dir()}")
 
 
 @pytest.fixture(scope="module")
