@@ -62,8 +62,8 @@ def training_hints(ab_n: torch.Tensor, cfg: HintConfig, generator: torch.Generat
     truth or, for a share cfg.p_recolour of hinted samples, of the truth recoloured.
 
     Recolouring moves the truth's mean a*b* by a normal draw (std cfg.shift_std Lab units per axis)
-    and scales its deviations from that mean by a log-uniform factor: the global change the
-    hint then asks for, so the network learns to follow hints past the range of the photos' own
+    and scales its deviations from that mean by a log-uniform factor, each only when the hint
+    carries that statistic: the global change the hint then asks for, so the network learns to follow hints past the range of the photos' own
     statistics (moods ask for up to 39 a*b* units away from a photo's mean). recolour False (the GAN
     stage, whose discriminator must see true photos) leaves every target the truth.
     ab_n: (B, 2, H, W) ground-truth chroma in [-1, 1]. Every random number comes from `generator`
@@ -80,9 +80,12 @@ def training_hints(ab_n: torch.Tensor, cfg: HintConfig, generator: torch.Generat
     is_moved = (moved < cfg.p_recolour) & (has_mean | has_spread) & recolour
     target = ab_n
     if bool(is_moved.any()):
+        # only what the hint will tell: a statistic left out of it must stay the truth's own
+        shift = (shift * has_mean[:, None])[:, :, None, None].to(ab_n)
+        scale = torch.where(has_spread, scale, torch.ones_like(scale))[:, None, None, None].to(ab_n)
         mean = ab_n.mean(dim=(2, 3), keepdim=True)  # (B, 2, 1, 1)
-        recoloured = (mean + shift[:, :, None, None].to(ab_n) + scale[:, None, None, None].to(ab_n) * (ab_n - mean))
-        target = torch.where(is_moved[:, None, None, None].to(ab_n.device), recoloured.clamp(-1.0, 1.0), ab_n)
+        recoloured = (mean + shift + scale * (ab_n - mean)).clamp(-1.0, 1.0)
+        target = torch.where(is_moved[:, None, None, None].to(ab_n.device), recoloured, ab_n)
     mask = torch.stack([has_mean, has_mean, has_spread, has_mean, has_spread], dim=1)
     return TrainingHints(stats_hint(target) * mask.to(target), target)
 

@@ -5,7 +5,7 @@ a copy shrunk so its shorter side is `render_size` (never enlarged) -> the gener
 that size -> a*b* is resized back and joined with the full-resolution L (`color.merge_lab`) -> Lab to
 sRGB, lowering chroma where a colour falls outside sRGB so lightness is never traded away -> 8 bits.
 
-`predict_ab` is its own step so that colour control can edit a*b* before the merge. `Colorizer` is
+`Colorizer.predict` is its own step so that colour control can edit a*b* before the merge. `Colorizer` is
 the Python API and holds one prepared copy of the network; colour control is an argument of each
 call, so one loaded model serves any mood. The folder runner (`folder.py`) drives it for
 `tools/colorize.py`.
@@ -381,16 +381,12 @@ class Colorizer:
         starts = [measure(ab) for measure, ab in zip(measures, own)]
         goals = [request.goal(start) for start in starts]
         is_learned = request.learned and self.takes_hint
-        if is_learned:
-            painted = predict_ab(self.generator, small, torch.cat([hint.target_hint(goal, 1) for goal in goals]))
+        painted = (predict_ab(self.generator, small, torch.cat([hint.target_hint(goal, 1) for goal in goals]))
+                   if is_learned else own)
         predictions = []
-        for index, (measure, start, goal) in enumerate(zip(measures, starts, goals)):
-            if is_learned:
-                ab, reached, first = moods.arrive(painted[index], measure, goal)
-                share = moods.share_of_way(start, first, goal)
-            else:
-                ab, reached, _ = moods.arrive(own[index], measure, goal, start)
-                share = None
+        for ab, measure, start, goal in zip(painted, measures, starts, goals):
+            ab, reached, first = moods.arrive(ab, measure, goal, None if is_learned else start)
+            share = moods.share_of_way(start, first, goal) if is_learned else None
             predictions.append(Prediction(ab, moods.ControlReport(request.label, goal, reached, share)))
         return predictions
 

@@ -197,7 +197,7 @@ def test_arrive_lands_on_the_measured_goal_through_a_clipping_render(photo_ab, g
 
 def test_arrive_reports_the_closest_mean_a_render_can_hold(photo_ab):
     goal = mood.ColorTarget((0.0, -45.0), None)  # past the stand-in's -30
-    ab, reached, first = mood.arrive(photo_ab, _clipped_measure, goal)
+    _, reached, _ = mood.arrive(photo_ab, _clipped_measure, goal)
     assert reached.mean_ab[1] < -28 and abs(reached.mean_ab[0]) < 2  # near the edge, on the way
     report = mood.ControlReport("#4080c0", goal, reached)
     assert not report.arrived and report.delta_e > 10
