@@ -95,14 +95,15 @@ class GanTrainer(Trainer):
         loss_real = losses.gan_loss(real, True, g.mode)
         loss_fake = losses.gan_loss(fake, False, g.mode)
         loss = 0.5 * (loss_real + loss_fake)
+        total = loss
         if regularise:
             r1 = losses.r1_penalty(real, real_ab_n)
-            loss = loss + 0.5 * g.r1_gamma * g.r1_every * r1
+            total = loss + 0.5 * g.r1_gamma * g.r1_every * r1
             self.last_r1 = r1.item()
-        self.backward_and_step(loss, self.opt_d, self.sched_d)
+        self.backward_and_step(total, self.opt_d, self.sched_d)
         scalars = {"loss_d": loss.item(), "loss_d_real": loss_real.item(), "loss_d_fake": loss_fake.item(),
                    "d_real": real.mean().item(), "d_fake": fake.mean().item()}
-        if g.r1_gamma:
+        if g.r1_gamma:  # loss_d stays the adversarial part, comparable with runs without R1
             scalars["d_r1"] = self.last_r1
         return scalars
 

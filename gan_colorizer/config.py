@@ -180,7 +180,8 @@ class GanConfig:
         ops = self.diffaugment_ops
         unknown = [op for op in ops if op not in DIFFAUGMENT_OPS]
         _check(not unknown and len(set(ops)) == len(ops), "gan.diffaugment",
-               f"must be a comma-separated list of distinct ops from {', '.join(DIFFAUGMENT_OPS)}, got {self.diffaugment!r}")
+               f"must be a comma-separated list of distinct ops from {', '.join(DIFFAUGMENT_OPS)}, "
+               f"got {self.diffaugment!r}")
         _check(self.lr_d > 0, "gan.lr_d", f"must be positive, got {self.lr_d}")
         _check(self.d_chroma_gain > 0, "gan.d_chroma_gain", f"must be positive, got {self.d_chroma_gain}")
         _check(0.0 <= self.beta1 < 1.0, "gan.beta1", f"must be in [0, 1), got {self.beta1}")

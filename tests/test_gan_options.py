@@ -5,7 +5,6 @@ import math
 import pytest
 import torch
 import torchvision
-from click.testing import CliRunner
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from gan_colorizer import checkpoint, losses
@@ -13,7 +12,9 @@ from gan_colorizer.config import load_config
 from gan_colorizer.errors import ConfigError, MissingWeightsError
 from gan_colorizer.models import available, build
 from tests.conftest import TINY_CONFIG
-from tools import pretrain, train_gan
+from tests.test_models import torch_cache  # noqa: F401  (fixture: an empty torch cache of the test's own)
+from tests.test_train_gan_cli import invoke, pretrained  # noqa: F401  (pretrained: a tiny pretrain last.pt)
+from tools import train_gan
 
 TINY_PROJECTED = {"width_mult": 0.25, "head_channels": 8}
 
@@ -22,7 +23,9 @@ def _pair(batch: int = 4, height: int = 24, width: int = 20, seed: int = 0) -> t
     """L_n (B, 1, H, W) in [-1, 1] and ab_n (B, 2, H, W) in [-0.5, 0.5], no pixel exactly gray."""
     rng = torch.Generator().manual_seed(seed)
     L_n = torch.rand(batch, 1, height, width, generator=rng) * 2 - 1
-    ab_n = (torch.rand(batch, 2, height, width, generator=rng) - 0.5).clamp_min(0.01).mul(torch.tensor([1.0, -1.0]).view(1, 2, 1, 1))
+    magnitude = 0.01 + 0.49 * torch.rand(batch, 2, height, width, generator=rng)
+    sign = torch.randint(0, 2, (batch, 2, height, width), generator=rng) * 2 - 1  # every hue quadrant
+    ab_n = magnitude * sign
     return L_n, ab_n
 
 
@@ -153,14 +156,6 @@ def test_projected_discriminator_bad_args_are_config_errors(args):
         build("projected_patchgan", **args)
 
 
-@pytest.fixture
-def torch_cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
-    cache = tmp_path / "torch" / "hub" / "checkpoints"
-    cache.mkdir(parents=True)
-    return cache
-
-
 def test_projected_backbone_loads_the_generators_imagenet_file_and_names_it_when_missing(torch_cache):
     with pytest.raises(MissingWeightsError) as caught:
         build("projected_patchgan", kind="discriminator", weights="imagenet")
@@ -181,18 +176,6 @@ def test_a_discriminator_without_a_backbone_refuses_a_weights_file():
 
 
 # -- tiny train_gan runs -------------------------------------------------------------------------------
-
-def invoke(tool, *args):
-    return CliRunner().invoke(tool.main, [str(a) for a in args])
-
-
-@pytest.fixture
-def pretrained(photo_zip, tmp_path):
-    out = tmp_path / "pre"
-    result = invoke(pretrain, "--data", photo_zip, "--out", out, "--config", TINY_CONFIG, "--steps", 2)
-    assert result.exit_code == 0, result.output
-    return out / "last.pt"
-
 
 def _train_gan(photo_zip, init, out, steps, *sets):
     args = ["--data", photo_zip, "--out", out, "--config", TINY_CONFIG, "--steps", steps]
