@@ -1,4 +1,5 @@
-"""Adversarial fine-tuning (`train_gan`): a pretrained generator against a conditional PatchGAN."""
+"""Adversarial fine-tuning (`train_gan`): a pretrained generator against a discriminator (a conditional
+PatchGAN, or heads on frozen ImageNet features), with optional regularisers of D for a small photo set."""
 import copy
 import logging
 from dataclasses import replace
@@ -20,7 +21,7 @@ log = logging.getLogger(__name__)
 
 
 class GanTrainer(Trainer):
-    """pix2pix-style conditional GAN fine-tuning of a pretrained generator against a PatchGAN.
+    """pix2pix-style conditional GAN fine-tuning of a pretrained generator against a discriminator.
 
     G loss = l1_weight * L1 + adv_weight * adv + perceptual_weight * LPIPS + colourfulness_weight * CF.
     Adam with TTUR learning rates and beta1 0.5; D trains alone for `d_pretrain_steps` first ("NoGAN",
@@ -30,6 +31,10 @@ class GanTrainer(Trainer):
     Under torchrun both networks are DDP-wrapped. G's adversarial loss runs the bare D with its
     parameters frozen: D's gradients from G's loss are never used, so D computes only the input
     gradient G needs, and no rank all-reduces a second D-sized gradient per step for nothing.
+
+    D's regularisers (gan.diffaugment, gan.instance_noise, gan.r1_gamma; all off by default) live in
+    `critic_input` and `d_step`. Their random draws come from (seed, step, rank), as the hints' do,
+    so a resumed run draws alike.
     """
 
     stage = "gan"
@@ -40,11 +45,14 @@ class GanTrainer(Trainer):
         t, g = cfg.train, cfg.gan
         self.generator = generator.to(device, memory_format=torch.channels_last).train()
         self.disc = disc.to(device, memory_format=torch.channels_last).train()
+        # A pretrained backbone stays frozen: only these are trained, and only these are toggled in g_step.
+        self.d_params = [p for p in self.disc.parameters() if p.requires_grad]
+        self.d_takes_rgb = getattr(disc, "takes_rgb", False)  # a D on ImageNet features scores sRGB
         self.ema = copy.deepcopy(self.generator).eval().requires_grad_(False)
         trainable = freeze_encoder(self.generator, t.freeze_encoder_layers)
         self.generator, self.disc = distribute(self.generator, device), distribute(self.disc, device)
         self.opt_g = torch.optim.Adam(trainable, lr=t.lr, betas=(g.beta1, 0.999))
-        self.opt_d = torch.optim.Adam(self.disc.parameters(), lr=g.lr_d, betas=(g.beta1, 0.999))
+        self.opt_d = torch.optim.Adam(self.d_params, lr=g.lr_d, betas=(g.beta1, 0.999))
         self.sched_g, self.sched_d = make_scheduler(self.opt_g, t), make_scheduler(self.opt_d, t)
         if self.state:
             self.ema.load_state_dict(self.state["ema"])
@@ -53,28 +61,60 @@ class GanTrainer(Trainer):
             self.sched_g.load_state_dict(self.state["schedulers"]["g"])
             self.sched_d.load_state_dict(self.state["schedulers"]["d"])
         self.low_d_steps = 0
+        self.last_r1 = 0.0  # the latest R1 penalty, logged every step though lazy R1 computes it every k-th
+        self.rng = torch.Generator()  # re-seeded per step in train_step
 
     def critic_input(self, L_n: torch.Tensor, ab_n: torch.Tensor) -> torch.Tensor:
-        """(B, 1, H, W) L_n and (B, 2, H, W) ab_n -> D's (B, 3, H, W) input, chroma scaled by gan.d_chroma_gain."""
-        return torch.cat([L_n, self.cfg.gan.d_chroma_gain * ab_n], dim=1)
+        """(B, 1, H, W) L_n and (B, 2, H, W) ab_n -> what D sees, (B, 3, H, W).
+
+        In order: DiffAugment (gan.diffaugment, in Lab, so it changes lightness and chroma but never
+        hue); then cat([L_n, gan.d_chroma_gain * ab_n]), or for a D on ImageNet features the sRGB
+        picture in [0, 1] (differentiable, so G's gradient reaches ab; no chroma gain: the backbone
+        expects natural pictures); then instance noise (gan.instance_noise, in those units).
+        """
+        g = self.cfg.gan
+        if g.diffaugment_ops:
+            L_n, ab_n = losses.diff_augment(L_n, ab_n, g.diffaugment_ops, self.rng)
+        if self.d_takes_rgb:
+            pair = color.lab_to_rgb_torch(L_n, ab_n)
+        else:
+            pair = torch.cat([L_n, g.d_chroma_gain * ab_n], dim=1)
+        return losses.add_instance_noise(pair, g.instance_noise, self.step / self.cfg.train.steps, self.rng)
 
     def d_step(self, L_n: torch.Tensor, real_ab_n: torch.Tensor, fake_ab_n: torch.Tensor) -> dict[str, float]:
-        """One D update on (L, ab) pairs; fakes are detached so D's loss never trains G."""
-        real = self.disc(self.critic_input(L_n, real_ab_n))  # (B, 1, h, w) patch logits
+        """One D update on (L, ab) pairs; fakes are detached so D's loss never trains G.
+
+        With gan.r1_gamma, every gan.r1_every-th step adds gamma / 2 * r1_every * R1 on the real batch
+        (lazy regularisation, Karras et al. 2020: the same total weight at a fraction of the cost).
+        """
+        g = self.cfg.gan
+        regularise = g.r1_gamma > 0 and self.step % g.r1_every == 0
+        real_ab_n = real_ab_n.detach().requires_grad_(regularise)  # R1 differentiates D's score by it
+        real = self.disc(self.critic_input(L_n, real_ab_n))  # patch logits, (B, 1, h, w) for a PatchGAN
         fake = self.disc(self.critic_input(L_n, fake_ab_n.detach()))
-        loss_real = losses.gan_loss(real, True, self.cfg.gan.mode)
-        loss_fake = losses.gan_loss(fake, False, self.cfg.gan.mode)
+        loss_real = losses.gan_loss(real, True, g.mode)
+        loss_fake = losses.gan_loss(fake, False, g.mode)
         loss = 0.5 * (loss_real + loss_fake)
-        self.backward_and_step(loss, self.opt_d, self.sched_d)
-        return {"loss_d": loss.item(), "loss_d_real": loss_real.item(), "loss_d_fake": loss_fake.item(),
-                "d_real": real.mean().item(), "d_fake": fake.mean().item()}
+        total = loss
+        if regularise:
+            r1 = losses.r1_penalty(real, real_ab_n)
+            total = loss + 0.5 * g.r1_gamma * g.r1_every * r1
+            self.last_r1 = r1.item()
+        self.backward_and_step(total, self.opt_d, self.sched_d)
+        scalars = {"loss_d": loss.item(), "loss_d_real": loss_real.item(), "loss_d_fake": loss_fake.item(),
+                   "d_real": real.mean().item(), "d_fake": fake.mean().item()}
+        if g.r1_gamma:  # loss_d stays the adversarial part, comparable with runs without R1
+            scalars["d_r1"] = self.last_r1
+        return scalars
 
     def g_step(self, L_n: torch.Tensor, real_ab_n: torch.Tensor, fake_ab_n: torch.Tensor) -> dict[str, float]:
         g = self.cfg.gan
         l1 = losses.l1_loss(fake_ab_n, real_ab_n)
-        disc = bare(self.disc).requires_grad_(False)  # G's loss trains G only; D's input still gets its gradient
-        adv = losses.generator_adv_loss(disc(self.critic_input(L_n, fake_ab_n)), g.mode)
-        disc.requires_grad_(True)
+        for p in self.d_params:  # G's loss trains G only; D's input still gets its gradient
+            p.requires_grad_(False)
+        adv = losses.generator_adv_loss(bare(self.disc)(self.critic_input(L_n, fake_ab_n)), g.mode)
+        for p in self.d_params:
+            p.requires_grad_(True)
         total = g.l1_weight * l1 + g.adv_weight * adv
         terms = {"loss_g_l1": l1.item(), "loss_g_adv": adv.item()}
         if g.perceptual_weight:
@@ -100,6 +140,8 @@ class GanTrainer(Trainer):
 
     def train_step(self, L_n: torch.Tensor, real_ab_n: torch.Tensor) -> dict[str, float]:
         joint = self.step >= self.cfg.gan.d_pretrain_steps
+        # D's augmentation and noise draws: another stream than the hints' (generate), from the same inputs
+        self.rng.manual_seed(self.cfg.train.seed * 1_000_003 + self.step * 1009 + self.world.rank + 7919)
         with self.autocast():
             if joint:
                 fake_ab_n = self.generate(L_n, real_ab_n).float()
@@ -157,7 +199,7 @@ def train_gan(cfg: RunConfig, run_dir: Path, device: torch.device, state: dict |
         entry = init_ckpt["generator"]
         cfg = replace(cfg, model=ModelConfig(name=entry["name"], args=entry["args"], encoder_weights="none"))
         generator = checkpoint.generator_from(init_ckpt, init, use_ema=True)
-        disc = build(g.discriminator, kind="discriminator", **g.discriminator_args)
+        disc = build(g.discriminator, kind="discriminator", weights=g.discriminator_weights, **g.discriminator_args)
     else:
         where = Path(run_dir) / "last.pt"
         generator = checkpoint.build_network(state["generator"], where)

@@ -144,6 +144,7 @@ class TrainConfig:
 
 
 GAN_MODES = ("vanilla", "lsgan", "hinge")  # the adversarial losses of losses.gan_loss
+DIFFAUGMENT_OPS = ("color", "translation", "cutout")  # losses.diff_augment's ops (Zhao et al. 2020's names)
 
 
 @dataclass(frozen=True)
@@ -166,16 +167,37 @@ class GanConfig:
     d_pretrain_steps: int = 100  # "NoGAN": D alone against the frozen pretrained G before joint steps
     ema_decay: float = 0.999  # the EMA generator is what validation, best.pt and export use
     collapse_steps: int = 200  # warn when D's loss stays near 0 this many steps in a row
+    # Where a discriminator with a pretrained backbone (projected_patchgan) gets it: "imagenet" (the torch
+    # cache), a file path, or "none" (random: tests only). patchgan has no pretrained part and ignores it.
+    discriminator_weights: str = "imagenet"
+    # D's regularisers for a few hundred photos, all off by default (losses.diff_augment, r1_penalty,
+    # add_instance_noise say why and how). diffaugment: comma-separated DIFFAUGMENT_OPS, e.g. "translation,cutout".
+    diffaugment: str = ""
+    r1_gamma: float = 0.0  # R1 weight gamma: the D loss gains gamma / 2 * E|grad_ab D(real)|^2 (0 = off)
+    r1_every: int = 1  # lazy R1 (StyleGAN2): the penalty on every k-th D step only, weighted by k
+    instance_noise: float = 0.0  # std of Gaussian noise on D's inputs at step 0, linearly down to 0 at train.steps
 
     def __post_init__(self) -> None:
         _check(self.mode in GAN_MODES, "gan.mode", f"must be one of {', '.join(GAN_MODES)}, got {self.mode!r}")
-        for key in ("l1_weight", "adv_weight", "perceptual_weight", "colourfulness_weight", "d_pretrain_steps"):
+        for key in ("l1_weight", "adv_weight", "perceptual_weight", "colourfulness_weight", "d_pretrain_steps",
+                    "r1_gamma", "instance_noise"):
             _check(getattr(self, key) >= 0, f"gan.{key}", f"must be >= 0, got {getattr(self, key)}")
+        _check(self.r1_every >= 1, "gan.r1_every", f"must be at least 1, got {self.r1_every}")
+        ops = self.diffaugment_ops
+        unknown = [op for op in ops if op not in DIFFAUGMENT_OPS]
+        _check(not unknown and len(set(ops)) == len(ops), "gan.diffaugment",
+               f"must be a comma-separated list of distinct ops from {', '.join(DIFFAUGMENT_OPS)}, "
+               f"got {self.diffaugment!r}")
         _check(self.lr_d > 0, "gan.lr_d", f"must be positive, got {self.lr_d}")
         _check(self.d_chroma_gain > 0, "gan.d_chroma_gain", f"must be positive, got {self.d_chroma_gain}")
         _check(0.0 <= self.beta1 < 1.0, "gan.beta1", f"must be in [0, 1), got {self.beta1}")
         _check(0.0 <= self.ema_decay < 1.0, "gan.ema_decay", f"must be in [0, 1), got {self.ema_decay}")
         _check(self.collapse_steps >= 1, "gan.collapse_steps", f"must be at least 1, got {self.collapse_steps}")
+
+    @property
+    def diffaugment_ops(self) -> tuple[str, ...]:
+        """`diffaugment` split into op names, in the order given ("" -> ())."""
+        return tuple(op.strip() for op in self.diffaugment.split(",") if op.strip())
 
 
 @dataclass(frozen=True)

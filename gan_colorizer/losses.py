@@ -1,4 +1,5 @@
-"""Training losses as plain functions: adversarial (vanilla, lsgan, hinge), L1, colourfulness, hint statistics.
+"""Training losses as plain functions: adversarial (vanilla, lsgan, hinge), L1, colourfulness and hint
+statistics, and the discriminator's regularisers (DiffAugment, instance noise, R1).
 
 Logits are a discriminator's raw patch scores, any shape (usually (B, 1, h, w)); every loss averages
 over all patches and returns a scalar tensor. Chroma tensors are ab_n, (B, 2, H, W) in [-1, 1]
@@ -8,7 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from gan_colorizer.color import ab_mean_spread
-from gan_colorizer.config import GAN_MODES
+from gan_colorizer.config import DIFFAUGMENT_OPS, GAN_MODES
 _CHROMA_EPS = 1e-6  # (ab_n)^2 units: 1e-3 ab_n, 0.1 Lab units of chroma, far below a visible tint
 
 
@@ -96,3 +97,124 @@ def hint_stats_loss(pred_ab_n: torch.Tensor, mean_n: torch.Tensor, spread_n: tor
     mean_error = (mean - mean_n).abs().sum(dim=1) * has_mean
     spread_error = (spread - spread_n).abs() * has_spread
     return (mean_error + spread_error).mean()
+
+
+# -- The discriminator's regularisers --------------------------------------------------------------
+# A D trained on a few hundred photos memorises them; G then chases D's quirks instead of the photos'
+# colours. These three act on what D sees or on its gradient; GanTrainer.critic_input applies them.
+
+_LIGHTNESS_SHIFT = 0.5  # L_n offset range +-0.5 and contrast x[0.5, 1.5]: Zhao et al.'s brightness/contrast ranges
+_CHROMA_LOG_SCALE = 0.25  # chroma x exp(U(-0.25, 0.25)), about [0.78, 1.28]; Zhao's saturation x[0, 2] is far wider
+_SHIFT_RATIO = 0.125  # translation by up to 1/8 of each side (Zhao et al.)
+_CUTOUT_RATIO = 0.5  # a hole of half of each side (Zhao et al.)
+
+
+def diff_augment(L_n: torch.Tensor, ab_n: torch.Tensor, ops: tuple[str, ...],
+                 generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """DiffAugment (Zhao et al. 2020): random, differentiable augmentation of one batch D scores.
+
+    L_n (B, 1, H, W) and ab_n (B, 2, H, W) in [-1, 1] -> both augmented, same shapes. Call it on the
+    real and on the fake batch alike (each call draws its own parameters per image): D then never
+    sees an unaugmented photo to memorise, and because every op is differentiable and applied to
+    fakes too, G is not pushed to produce augmented-looking pictures. `generator` (CPU) makes the
+    draws reproducible; ops run in the order given, each from DIFFAUGMENT_OPS:
+
+    color: lightness brightness and contrast, at Zhao's ranges but on L only, and a small chroma
+      scale on ab. Never a hue change: a D trained on rotated hues would stop telling a blue lawn
+      from a green one, and right hue is what the GAN is for. The chroma scale is narrow for the
+      same reason: at Zhao's x[0, 2] real photos would look as gray as G's dull fakes.
+    translation: shift by up to 1/8 of each side; uncovered pixels become mid-gray (L_n = ab_n = 0).
+    cutout: one mid-gray hole of half of each side, at a random place (may be clipped at the border).
+    L and ab move together in translation and cutout: they are one picture.
+    """
+    unknown = [op for op in ops if op not in DIFFAUGMENT_OPS]
+    if unknown:
+        raise ValueError(f"DiffAugment ops must be among {', '.join(DIFFAUGMENT_OPS)}, got {unknown}")
+    for op in ops:
+        if op == "color":
+            L_n, ab_n = _augment_colour(L_n, ab_n, generator)
+        else:
+            pair = torch.cat([L_n, ab_n], dim=1)
+            pair = _translate(pair, generator) if op == "translation" else _cutout(pair, generator)
+            L_n, ab_n = pair[:, :1], pair[:, 1:]
+    return L_n, ab_n
+
+
+def _uniform(batch: int, low: float, high: float, generator: torch.Generator | None,
+             like: torch.Tensor) -> torch.Tensor:
+    """(B, 1, 1, 1) per-image draws in [low, high), made on the CPU (where `generator` lives), moved to `like`."""
+    draw = torch.rand(batch, 1, 1, 1, generator=generator)
+    return (low + (high - low) * draw).to(device=like.device, dtype=like.dtype)
+
+
+def _augment_colour(L_n: torch.Tensor, ab_n: torch.Tensor,
+                    generator: torch.Generator | None) -> tuple[torch.Tensor, torch.Tensor]:
+    batch = L_n.shape[0]
+    L_n = L_n + _uniform(batch, -_LIGHTNESS_SHIFT, _LIGHTNESS_SHIFT, generator, L_n)
+    L_mean = L_n.mean(dim=(1, 2, 3), keepdim=True)
+    L_n = (L_n - L_mean) * _uniform(batch, 0.5, 1.5, generator, L_n) + L_mean
+    chroma_scale = _uniform(batch, -_CHROMA_LOG_SCALE, _CHROMA_LOG_SCALE, generator, ab_n).exp()
+    return L_n, ab_n * chroma_scale  # scaling a*b* about 0 keeps each pixel's hue angle
+
+
+def _randint(batch: int, low: int, high: int, generator: torch.Generator | None, device: torch.device) -> torch.Tensor:
+    """(B, 1, 1) integers in [low, high), drawn on the CPU."""
+    return torch.randint(low, high, (batch, 1, 1), generator=generator).to(device)
+
+
+def _translate(x: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+    """(B, C, H, W) -> the same shape, each image shifted by its own whole-pixel offset, zeros shifted in."""
+    batch, _, height, width = x.shape
+    max_dy, max_dx = int(height * _SHIFT_RATIO + 0.5), int(width * _SHIFT_RATIO + 0.5)
+    dy = _randint(batch, -max_dy, max_dy + 1, generator, x.device)
+    dx = _randint(batch, -max_dx, max_dx + 1, generator, x.device)
+    # Gather from a copy with a one-pixel zero border: an index shifted past the image lands on it.
+    rows = (torch.arange(height, device=x.device)[None, :, None] + dy + 1).clamp(0, height + 1)  # (B, H, 1)
+    cols = (torch.arange(width, device=x.device)[None, None, :] + dx + 1).clamp(0, width + 1)  # (B, 1, W)
+    images = torch.arange(batch, device=x.device)[:, None, None]
+    padded = F.pad(x, (1, 1, 1, 1)).permute(0, 2, 3, 1)  # (B, H + 2, W + 2, C)
+    return padded[images, rows, cols].permute(0, 3, 1, 2)
+
+
+def _cutout(x: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+    """(B, C, H, W) -> the same shape with one (H/2, W/2) block per image set to 0, centred anywhere."""
+    batch, _, height, width = x.shape
+    hole_h, hole_w = max(1, int(height * _CUTOUT_RATIO + 0.5)), max(1, int(width * _CUTOUT_RATIO + 0.5))
+    top = _randint(batch, 0, height, generator, x.device) - hole_h // 2
+    left = _randint(batch, 0, width, generator, x.device) - hole_w // 2
+    rows = torch.arange(height, device=x.device)[None, :, None]
+    cols = torch.arange(width, device=x.device)[None, None, :]
+    hole = (rows >= top) & (rows < top + hole_h) & (cols >= left) & (cols < left + hole_w)  # (B, H, W)
+    return x * (~hole).unsqueeze(1).to(x.dtype)
+
+
+def add_instance_noise(x: torch.Tensor, std: float, progress: float,
+                       generator: torch.Generator | None = None) -> torch.Tensor:
+    """Instance noise (Sønderby et al. 2017; Arjovsky & Bottou 2017): Gaussian noise on D's input.
+
+    x: D's input, any shape; std in its units; progress in [0, 1], the share of the run done. The
+    noise std falls linearly from `std` to 0 over the run. Early on, real and fake distributions
+    overlap under the noise, so D cannot separate them perfectly and G's gradient stays useful;
+    by the end D sees the clean pictures. Drawn on the CPU with `generator`, then moved to x's device.
+    """
+    current = std * max(0.0, 1.0 - progress)
+    if current == 0.0:
+        return x
+    noise = torch.randn(x.shape, generator=generator).to(device=x.device, dtype=x.dtype)
+    return x + current * noise
+
+
+def r1_penalty(real_logits: torch.Tensor, real_ab_n: torch.Tensor) -> torch.Tensor:
+    """R1 (Mescheder et al. 2018): D's squared gradient on real data, to be weighted by gamma / 2.
+
+    real_logits: D's patch logits, any shape (B, ...), computed from `real_ab_n` (B, 2, H, W), which
+    must require grad. Per image, the gradient of D's mean patch score (the score its loss averages)
+    with respect to the real chroma, squared and summed over pixels; mean over the batch. Taken
+    against ab only: L is the condition, the same for real and fake, and G moves only ab. A D that
+    is flat around the real photos cannot push G past them, which damps the oscillation around the
+    real distribution that unregularised GANs show (Mescheder et al.'s convergence result).
+    create_graph: the penalty is itself differentiated when D's loss is.
+    """
+    score = real_logits.flatten(1).mean(dim=1).sum()
+    (grad,) = torch.autograd.grad(score, real_ab_n, create_graph=True)
+    return grad.square().flatten(1).sum(dim=1).mean()

@@ -67,15 +67,7 @@ class Generator(nn.Module):
         if self.pretrained is None:
             raise ConfigError(f"model.encoder_weights: this generator has no pretrained encoder to load "
                               f"{weights!r} into; set it to none")
-        path = find_weights(self.pretrained) if weights == "imagenet" else Path(weights).expanduser()
-        if not path.is_file():
-            raise MissingWeightsError(f"model.encoder_weights: {path}: no such file; or train without: {TRAIN_WITHOUT}")
-        try:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception:  # torch fails on truncated or foreign files in many different ways
-            raise MissingWeightsError(f"{path}: not a readable weights file; replace it or {TRAIN_WITHOUT}") from None
-        if not isinstance(state, dict):
-            raise MissingWeightsError(f"{path}: expected a state_dict of tensors; replace it or {TRAIN_WITHOUT}")
+        state, path = read_weights(self.pretrained, weights)
         self.load_encoder_state(state, path)
         log.info("encoder initialised from %s", path)
         return path
@@ -86,7 +78,26 @@ class Generator(nn.Module):
             raise ValueError("this generator was built without hint=True, so it takes no colour hint")
 
 
-def find_weights(pretrained: Pretrained) -> Path:
+def read_weights(pretrained: Pretrained, weights: str, key: str = "model.encoder_weights",
+                 without: str = TRAIN_WITHOUT) -> tuple[dict, Path]:
+    """The state dict `weights` names ("imagenet": found in the torch cache, else a file path), and its file.
+
+    key: the config key that chose `weights`; without: the flag that trains without them. Both go
+    into the one-line MissingWeightsError for a missing or unreadable file.
+    """
+    path = find_weights(pretrained, without) if weights == "imagenet" else Path(weights).expanduser()
+    if not path.is_file():
+        raise MissingWeightsError(f"{key}: {path}: no such file; or train without: {without}")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception:  # torch fails on truncated or foreign files in many different ways
+        raise MissingWeightsError(f"{path}: not a readable weights file; replace it or {without}") from None
+    if not isinstance(state, dict):
+        raise MissingWeightsError(f"{path}: expected a state_dict of tensors; replace it or {without}")
+    return state, path
+
+
+def find_weights(pretrained: Pretrained, without: str = TRAIN_WITHOUT) -> Path:
     """The first of `pretrained.files` in the torch cache; MissingWeightsError (one line) when none is there."""
     cache = Path(torch.hub.get_dir()) / "checkpoints"
     for name in pretrained.files:
@@ -95,4 +106,4 @@ def find_weights(pretrained: Pretrained) -> Path:
     first, *others = pretrained.files
     alternatives = f" (nor {', '.join(others)})" if others else ""
     raise MissingWeightsError(f"{pretrained.what} {first} not found in {cache}/{alternatives}; fetch it once with: "
-                              f"{pretrained.fetch} , or train without: {TRAIN_WITHOUT}")
+                              f"{pretrained.fetch} , or train without: {without}")

@@ -32,8 +32,10 @@ def register(name: str, kind: str) -> Callable[[Builder], Builder]:
 def build(name: str, *, kind: str | None = None, weights: str | None = None, **args) -> nn.Module:
     """Build a registered model, as torchvision's `get_model(name, weights=..., **config)` does.
 
-    kind: when given, `name` must be of that kind. weights (generators only): "imagenet", "none" or a
-    path, loaded by `Generator.load_pretrained`; None leaves the weights random, for a checkpoint to fill.
+    kind: when given, `name` must be of that kind. weights: "imagenet", "none" or a path, loaded by the
+    model's `load_pretrained` (every generator; discriminators with a pretrained backbone); None leaves
+    the weights random, for a checkpoint to fill. A discriminator without a pretrained part has nothing
+    to load: it takes "imagenet" (the config default) and "none" as no-ops and refuses a path.
     A bad name, kind or argument becomes a one-line ConfigError.
     """
     own_kind, builder = _ENTRIES.get(name, (None, None))
@@ -49,8 +51,10 @@ def build(name: str, *, kind: str | None = None, weights: str | None = None, **a
         model = builder(**args)
     except ValueError as err:  # builders reject out-of-range values (depth 0, unknown norm) this way
         raise ConfigError(f"model {name!r}: {err}") from None
-    if weights is not None:
+    if weights is not None and hasattr(model, "load_pretrained"):
         model.load_pretrained(weights)
+    elif weights not in (None, "imagenet", "none"):
+        raise ConfigError(f"{KINDS[own_kind]}: {name!r} has no pretrained part to load {weights!r} into")
     return model
 
 
