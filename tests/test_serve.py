@@ -89,7 +89,7 @@ def test_info_lists_the_moods_and_the_upload_limit(app):
     status, _, body = get(app, "/api/info")
     info = json.loads(body)
     assert status == 200 and "warm" in info["moods"] and info["max_upload_mb"] == SMALL_LIMIT_MB
-    assert info["temperature"]["supported"] is False  # the bundled Colorizer has no temperature yet
+    assert info["temperature"]["supported"] is True and info["temperature"]["range"] == [2700, 10000]
 
 
 def test_upload_colorize_and_download_at_full_size(app):
@@ -140,7 +140,7 @@ def test_too_large_upload_is_refused_with_the_limit_and_the_fix(app):
     ({"strength": "lots"}, "strength 'lots' is not a number"),
     ({"mood": "warm", "color": "#c8a060"}, "choose one of"),
     ({"format": "gif"}, "format 'gif'"),
-    ({"temperature": "3200"}, "no light temperature setting"),
+    ({"temperature": "20000"}, "temperature 20000 K is outside 2700..10000 K"),
 ])
 def test_bad_settings_get_a_message(app, settings, message):
     status, answer = post(app, gray_photo(), **settings)

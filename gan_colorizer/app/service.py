@@ -24,12 +24,13 @@ from gan_colorizer import images, mood
 from gan_colorizer.errors import ConfigError
 from gan_colorizer.folder import DEFAULT_MAX_PIXELS
 from gan_colorizer.inference import Colorizer
+from gan_colorizer.mood_names import (
+    TEMPERATURE_RANGE,  # the page's slider: what mood.control takes
+)
 
 DEFAULT_MAX_UPLOAD_MB = 100.0  # a 16-bit gray 6000x4000 TIFF scan is 48 MB, its RGB version 144 MB
 DOWNLOAD_FORMATS = ("png", "jpg")  # PNG keeps every detail (and alpha); JPEG is a tenth of the size
 PREVIEW_SIDE = 1024  # longer side of the before/after previews: sharp on a laptop screen, ~150 KB each
-# Light temperature range offered by the page, in kelvin: candle light (~1900 K) to blue shade (~10000 K).
-TEMPERATURE_RANGE = (2000, 10000)
 
 
 class UploadTooLarge(ConfigError):
