@@ -93,8 +93,9 @@ def temperature_target(kelvin: float) -> ColorTarget:
     """A light's colour temperature -> the mean a*b* cast it gives a photo white-balanced for daylight (D65).
 
     The light's chromaticity is the CIE daylight locus (CIE 15:2004, eq. 3.3-3.4), its 4000-7000 K
-    branch carried down to 2700 K, where it stays within 0.006 in (x, y) of the Planckian locus (Kim
-    et al. 2002) while staying smooth and monotone. Kelvin are read on CIE's pre-1968 scale
+    branch carried down to 2700 K: smooth and monotone, and there within 0.006 in (x, y) of the
+    Planckian locus of tungsten light (Kim et al. 2002), closer than the locus itself lies to it
+    at 4000-6500 K (0.007). Kelvin are read on CIE's pre-1968 scale
     (x 1.4388 / 1.4380), as D65 itself is, so 6500 K gives D65: a neutral cast (0, 0). The white of
     that light in Lab relative to D65 is the cast, scaled by TEMPERATURE_CAST_SHARE. Lower is warmer
     (+b, a little +a), higher cooler (-b). Spread: the photo's own.
@@ -184,7 +185,7 @@ class Control:
         the written image; 1 arrives (`arrive`), where the photo's lightness can hold the target.
     learned: ask a model that takes a colour hint to paint the target (a photo taken in that light),
         then correct what it misses; False, or a model without a hint, shifts the uncontrolled
-        prediction's statistics instead (`shift_ab`: exact, but filter-like).
+        prediction's statistics all the way instead (`arrive` from its own colours: filter-like).
     label: how the user named the request ("warm", "#4080c0", "3200 K"), for messages.
     """
 
@@ -241,13 +242,14 @@ def toward(stats: ColorTarget, target: ColorTarget, strength: float) -> ColorTar
 
 
 def shift_ab(ab: np.ndarray, target: ColorTarget, strength: float) -> np.ndarray:
-    """Move predicted a*b* toward a target's mean and spread: the fallback with no learned hint.
+    """Move a*b* toward a target's mean and spread by one global shift and scale: `arrive`'s step.
 
     With the prediction's statistics (m, s) and `toward`'s (m', s'), every pixel moves as
         ab' = m' + (s' / s) * (ab - m)
     so at strength 1 the result has exactly the target's mean and spread, and hue differences between
-    pixels are kept (every deviation is scaled by the same factor). Results are not clipped:
-    lab_to_rgb clips to the sRGB gamut when encoding.
+    pixels are kept (every deviation is scaled by the same factor). Results are not clipped: the
+    render's gamut mapping (`color.lab_to_rgb_in_gamut`) lowers what sRGB cannot hold, which is why
+    `arrive` measures the written image rather than trusting this shift.
 
     ab: (H, W, 2) float in Lab units. The statistics are global, so the shift is the same whether it
     runs at network size or at full size; callers run it at network size (cheaper: 256² takes ~4 ms,
