@@ -289,9 +289,12 @@ class _FolderRun:
     def flush(self, writers: ThreadPoolExecutor, max_pending: int) -> None:
         """One network call for the batch; its images go to the writer, at most `max_pending` left waiting."""
         if self.batch:
-            abs_ = self.colorizer.predict_ab([loaded.L for _, loaded in self.batch], self.request)
-            for (job, loaded), ab in zip(self.batch, abs_):
-                self.writes.append((job, writers.submit(_write, job, loaded, ab, self.encoding)))
+            predictions = self.colorizer.predict([loaded.L for _, loaded in self.batch], self.request)
+            for (job, loaded), prediction in zip(self.batch, predictions):
+                note = prediction.control.note() if prediction.control is not None else None
+                if note:  # the photo's lightness could not hold the colour request: say what was reached
+                    tqdm.write(f"{job.source}: note: {note}")
+                self.writes.append((job, writers.submit(_write, job, loaded, prediction.ab, self.encoding)))
             self.batch = []
         while len(self.writes) > max_pending:
             self.collect()

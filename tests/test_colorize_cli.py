@@ -174,3 +174,18 @@ def test_jpeg_quality_is_used(tmp_path: Path, tiny_checkpoint: Path) -> None:
         assert result.exit_code == 0, result.output
         sizes[quality] = (tmp_path / str(quality) / "a.jpg").stat().st_size
     assert sizes[30] < 0.7 * sizes[95]
+
+
+def test_a_request_the_photo_cannot_hold_is_one_note_line_and_the_file_still_comes_out(tiny_checkpoint, tmp_path):
+    from click.testing import CliRunner
+
+    from gan_colorizer import images
+    from tools import colorize
+
+    images.write_image(tmp_path / "in" / "white.png", np.full((40, 48, 3), 250, np.uint8))  # nearly white
+    result = CliRunner().invoke(colorize.main, ["--in", str(tmp_path / "in"), "--out", str(tmp_path / "out"),
+                                                "--checkpoint", str(tiny_checkpoint), "--color", "#4080c0"])
+    assert result.exit_code == 0, result.output
+    notes = [line for line in result.output.splitlines() if ": note: cannot reach #4080c0" in line]
+    assert len(notes) == 1 and "white.png" in notes[0] and "reached" in notes[0]
+    assert (tmp_path / "out" / "white.png").is_file()

@@ -113,8 +113,8 @@ def test_batches_hold_no_more_images_than_fit_in_memory(tmp_path: Path, tiny_che
     colorizer = inference.Colorizer.from_checkpoint(tiny_checkpoint, render_size=200)
     one_call = inference.network_memory(200, 300, 200)
     batches = []
-    predict_ab = colorizer.predict_ab
-    monkeypatch.setattr(colorizer, "predict_ab", lambda Ls, request: batches.append(len(Ls)) or predict_ab(Ls, request))
+    predict = colorizer.predict
+    monkeypatch.setattr(colorizer, "predict", lambda Ls, request: batches.append(len(Ls)) or predict(Ls, request))
     monkeypatch.setattr(folder, "available_memory", lambda: int(2.5 * inference.HEADROOM * one_call))
     report = folder.colorize_folder(tmp_path / "in", tmp_path / "out", colorizer)
     assert report.written == 6 and batches == [2, 2, 2]
