@@ -13,8 +13,8 @@ from gan_colorizer.config import ModelConfig, RunConfig
 from gan_colorizer.errors import ConfigError
 from gan_colorizer.loaders import Photos, open_photos
 from gan_colorizer.models import build
-from gan_colorizer.runtime import seed_everything
-from gan_colorizer.train import (RunResult, Trainer, bare, check_run_dir, distribute, freeze_encoder, lpips_if_needed,
+from gan_colorizer.runtime import seed_everything, unwrap
+from gan_colorizer.train import (RunResult, Trainer, check_run_dir, distribute, freeze_encoder, lpips_if_needed,
                                  make_scheduler)
 
 log = logging.getLogger(__name__)
@@ -112,7 +112,7 @@ class GanTrainer(Trainer):
         l1 = losses.l1_loss(fake_ab_n, real_ab_n)
         for p in self.d_params:  # G's loss trains G only; D's input still gets its gradient
             p.requires_grad_(False)
-        adv = losses.generator_adv_loss(bare(self.disc)(self.critic_input(L_n, fake_ab_n)), g.mode)
+        adv = losses.generator_adv_loss(unwrap(self.disc)(self.critic_input(L_n, fake_ab_n)), g.mode)
         for p in self.d_params:
             p.requires_grad_(True)
         total = g.l1_weight * l1 + g.adv_weight * adv

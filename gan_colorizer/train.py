@@ -29,8 +29,7 @@ from gan_colorizer.config import RunConfig, TrainConfig, plain, save_config
 from gan_colorizer.errors import CheckpointError, ColorizerError, ConfigError
 from gan_colorizer.loaders import Photos, open_photos
 from gan_colorizer.models import Generator, build
-from gan_colorizer.runtime import seed_everything
-from gan_colorizer.runtime import unwrap as bare
+from gan_colorizer.runtime import seed_everything, unwrap
 from gan_colorizer.visual import comparison_grid
 
 log = logging.getLogger(__name__)
@@ -165,7 +164,7 @@ class Trainer:
         """G's training forward; a generator that takes a colour hint gets the truth's own statistics,
         dropped at random (`hint.training_hints`, never recoloured: the target here stays the truth),
         drawn from (seed, step, rank) so a resumed run draws alike."""
-        if not bare(self.generator).takes_hint:
+        if not unwrap(self.generator).takes_hint:
             return self.generator(L_n)
         rng = hint.step_generator(self.cfg.train.seed, self.step, self.world.rank)
         return self.generator(L_n, hint.training_hints(real_ab_n, self.cfg.hint, rng, recolour=False).hints)
@@ -183,7 +182,7 @@ class Trainer:
 
     def validate(self) -> None:
         """Val metrics of the (EMA) generator (`validation.validate`) to TensorBoard, plus the grid."""
-        generator = bare(self.val_generator())
+        generator = unwrap(self.val_generator())
         was_training = generator.training
         generator.eval()
         result = validation.validate(generator, self.photos.val_loader(), self.device, self.autocast, self.lpips)
@@ -331,7 +330,7 @@ class Pretrainer(Trainer):
         hint describes (`hint.training_hints`), plus hint.stats_weight x the statistics it was asked for."""
         scalars, stats = {}, None
         with self.autocast():
-            if bare(self.generator).takes_hint:
+            if unwrap(self.generator).takes_hint:
                 rng = hint.step_generator(self.cfg.train.seed, self.step, self.world.rank)
                 drawn = hint.training_hints(real_ab_n, self.cfg.hint, rng)
                 fake_ab_n, real_ab_n = self.generator(L_n, drawn.hints), drawn.target_ab_n
