@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 class GanTrainer(Trainer):
     """pix2pix-style conditional GAN fine-tuning of a pretrained generator against a discriminator.
 
-    G loss = l1_weight * L1 + adv_weight * adv + perceptual_weight * LPIPS + colourfulness_weight * CF.
+    G loss = l1_weight * L1 + adv_weight * adv + train.perceptual_weight * LPIPS + colourfulness_weight * CF.
     Adam with TTUR learning rates and beta1 0.5; D trains alone for `d_pretrain_steps` first ("NoGAN",
     DeOldify), so G's first adversarial gradients come from a D that already tells real from fake.
     An EMA copy of G is validated, saved as best.pt's generator and exported.
@@ -117,10 +117,9 @@ class GanTrainer(Trainer):
             p.requires_grad_(True)
         total = g.l1_weight * l1 + g.adv_weight * adv
         terms = {"loss_g_l1": l1.item(), "loss_g_adv": adv.item()}
-        if g.perceptual_weight:
-            fake_rgb, real_rgb = color.lab_to_rgb_torch(L_n, fake_ab_n), color.lab_to_rgb_torch(L_n, real_ab_n)
-            perceptual = self.lpips(fake_rgb, real_rgb, normalize=True).mean()
-            total = total + g.perceptual_weight * perceptual
+        if self.cfg.train.perceptual_weight:
+            perceptual = losses.perceptual_loss(self.lpips, L_n, fake_ab_n, real_ab_n)
+            total = total + self.cfg.train.perceptual_weight * perceptual
             terms["loss_g_lpips"] = perceptual.item()
         if g.colourfulness_weight:
             cf = losses.colourfulness_loss(fake_ab_n, real_ab_n)

@@ -127,6 +127,7 @@ class TrainConfig:
     amp: bool = True  # mixed precision, used on CUDA only
     max_minutes: float = 0.0  # wall-clock budget of one invocation (0 = none): then validate, save and end
     best_metric: str = "psnr"  # the val metric (metrics.COLUMNS, one with a better direction) that picks best.pt
+    perceptual_weight: float = 0.0  # G's LPIPS on the rendered RGB, in either stage (0 = off, no LPIPS net loaded)
 
     def __post_init__(self) -> None:
         for key in ("steps", "batch_size", "val_every", "log_every"):
@@ -140,6 +141,7 @@ class TrainConfig:
         _check(self.freeze_encoder_layers >= 0, "train.freeze_encoder_layers",
                f"must be >= 0, got {self.freeze_encoder_layers}")
         _check(self.grid_images >= 0, "train.grid_images", f"must be >= 0, got {self.grid_images}")
+        _check(self.perceptual_weight >= 0, "train.perceptual_weight", f"must be >= 0, got {self.perceptual_weight}")
         _check(self.max_minutes >= 0, "train.max_minutes", f"must be >= 0 (0 = no limit), got {self.max_minutes}")
 
 
@@ -156,7 +158,6 @@ class GanConfig:
     mode: str = "lsgan"  # vanilla | lsgan | hinge
     l1_weight: float = 10.0  # on ab_n; keeps G near the truth while D is still weak
     adv_weight: float = 1.0
-    perceptual_weight: float = 0.0  # LPIPS on the RGB prediction (0 = off, no LPIPS net is loaded)
     colourfulness_weight: float = 0.0  # one-sided push against predictions grayer than the truth
     lr_d: float = 4.0e-4  # TTUR (Heusel et al. 2017): D learns faster than G (train.lr)
     # D sees cat([L_n, d_chroma_gain * ab_n]). Photos' ab_n spread is ~0.13 against L_n's ~0.5, so at
@@ -179,7 +180,7 @@ class GanConfig:
 
     def __post_init__(self) -> None:
         _check(self.mode in GAN_MODES, "gan.mode", f"must be one of {', '.join(GAN_MODES)}, got {self.mode!r}")
-        for key in ("l1_weight", "adv_weight", "perceptual_weight", "colourfulness_weight", "d_pretrain_steps",
+        for key in ("l1_weight", "adv_weight", "colourfulness_weight", "d_pretrain_steps",
                     "r1_gamma", "instance_noise"):
             _check(getattr(self, key) >= 0, f"gan.{key}", f"must be >= 0, got {getattr(self, key)}")
         _check(self.r1_every >= 1, "gan.r1_every", f"must be at least 1, got {self.r1_every}")

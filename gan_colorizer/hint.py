@@ -57,15 +57,20 @@ class TrainingHints:
 
 
 def training_hints(ab_n: torch.Tensor, cfg: HintConfig, generator: torch.Generator,
-                   recolour: bool = True) -> TrainingHints:
+                   recolour: bool = True, L_n: torch.Tensor | None = None) -> TrainingHints:
     """Training hints: per sample none / both statistics / mean only / spread only (cfg's shares), of the
     truth or, for a share cfg.p_recolour of hinted samples, of the truth recoloured.
 
     Recolouring moves the truth's mean a*b* by a normal draw (std cfg.shift_std Lab units per axis)
     and scales its deviations from that mean by a log-uniform factor, each only when the hint
-    carries that statistic: the global change the hint then asks for, so the network learns to follow hints past the range of the photos' own
-    statistics (moods ask for up to 39 a*b* units away from a photo's mean). recolour False (the GAN
-    stage, whose discriminator must see true photos) leaves every target the truth.
+    carries that statistic: the global change the hint then asks for, so the network learns to follow
+    hints past the range of the photos' own statistics (moods ask for up to 39 a*b* units away from a
+    photo's mean). recolour False (the GAN stage, whose discriminator must see true photos) leaves
+    every target the truth.
+    With the lightness L_n (B, 1, H, W) in [-1, 1], the mean shift is dealt out in proportion to each
+    pixel's L* (weights L* / mean L*, so the mean still moves by the drawn shift): coloured light tints
+    a lit surface more than a shadow, and blacks stay black, where a uniform shift is a filter
+    laid over the frame. Without it the shift is uniform.
     ab_n: (B, 2, H, W) ground-truth chroma in [-1, 1]. Every random number comes from `generator`
     and the same count is drawn whatever the config, so the draw depends only on its seed.
     """
@@ -83,6 +88,9 @@ def training_hints(ab_n: torch.Tensor, cfg: HintConfig, generator: torch.Generat
         # only what the hint will tell: a statistic left out of it must stay the truth's own
         shift = (shift * has_mean[:, None])[:, :, None, None].to(ab_n)
         scale = torch.where(has_spread, scale, torch.ones_like(scale))[:, None, None, None].to(ab_n)
+        if L_n is not None:
+            lightness = (L_n.to(ab_n) + 1.0).clamp_min(0.0)  # (B, 1, H, W), proportional to L*
+            shift = shift * lightness / lightness.mean(dim=(2, 3), keepdim=True).clamp_min(1e-3)
         mean = ab_n.mean(dim=(2, 3), keepdim=True)  # (B, 2, 1, 1)
         recoloured = (mean + shift + scale * (ab_n - mean)).clamp(-1.0, 1.0)
         target = torch.where(is_moved[:, None, None, None].to(ab_n.device), recoloured, ab_n)

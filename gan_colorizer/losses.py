@@ -1,5 +1,5 @@
-"""Training losses as plain functions: adversarial (vanilla, lsgan, hinge), L1, colourfulness and hint
-statistics, and the discriminator's regularisers (DiffAugment, instance noise, R1).
+"""Training losses as plain functions: adversarial (vanilla, lsgan, hinge), L1, perceptual, colourfulness
+and hint statistics, and the discriminator's regularisers (DiffAugment, instance noise, R1).
 
 Logits are a discriminator's raw patch scores, any shape (usually (B, 1, h, w)); every loss averages
 over all patches and returns a scalar tensor. Chroma tensors are ab_n, (B, 2, H, W) in [-1, 1]
@@ -8,7 +8,7 @@ over all patches and returns a scalar tensor. Chroma tensors are ab_n, (B, 2, H,
 import torch
 import torch.nn.functional as F
 
-from gan_colorizer.color import ab_mean_spread
+from gan_colorizer.color import ab_mean_spread, lab_to_rgb_torch
 from gan_colorizer.config import DIFFAUGMENT_OPS, GAN_MODES
 _CHROMA_EPS = 1e-6  # (ab_n)^2 units: 1e-3 ab_n, 0.1 Lab units of chroma, far below a visible tint
 
@@ -52,6 +52,18 @@ def l1_loss(pred_ab_n: torch.Tensor, true_ab_n: torch.Tensor) -> torch.Tensor:
     objects is a brownish gray; L1's is their median, a little less washed out.
     """
     return F.l1_loss(pred_ab_n, true_ab_n)
+
+
+def perceptual_loss(lpips_net: torch.nn.Module, L_n: torch.Tensor, pred_ab_n: torch.Tensor,
+                    true_ab_n: torch.Tensor) -> torch.Tensor:
+    """Mean LPIPS between the prediction and the truth, both rendered to sRGB through the
+    differentiable Lab->RGB (`color.lab_to_rgb_torch`); L_n (B, 1, H, W) in [-1, 1] is shared.
+
+    L1 scores each pixel's chroma alone; LPIPS scores textures and edges of the rendered photo, so it
+    punishes colour that bleeds across an edge and flat regions that a person reads as unpainted.
+    """
+    pred_rgb, true_rgb = lab_to_rgb_torch(L_n, pred_ab_n), lab_to_rgb_torch(L_n, true_ab_n)
+    return lpips_net(pred_rgb, true_rgb, normalize=True).mean()
 
 
 def _chroma_stats(ab_n: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -308,7 +308,7 @@ class Trainer:
 
 
 class Pretrainer(Trainer):
-    """L1 on a*b* with AdamW, warm-up + cosine, gradient clipping."""
+    """L1 on a*b* (+ train.perceptual_weight x LPIPS) with AdamW, warm-up + cosine, gradient clipping."""
 
     stage = "pretrain"
 
@@ -332,7 +332,7 @@ class Pretrainer(Trainer):
         with self.autocast():
             if unwrap(self.generator).takes_hint:
                 rng = hint.step_generator(self.cfg.train.seed, self.step, self.world.rank)
-                drawn = hint.training_hints(real_ab_n, self.cfg.hint, rng)
+                drawn = hint.training_hints(real_ab_n, self.cfg.hint, rng, L_n=L_n)
                 fake_ab_n, real_ab_n = self.generator(L_n, drawn.hints), drawn.target_ab_n
                 stats = losses.hint_stats_loss(fake_ab_n.float(), *hint.unpack(drawn.hints))
             else:
@@ -340,8 +340,12 @@ class Pretrainer(Trainer):
         loss = l1 = losses.l1_loss(fake_ab_n.float(), real_ab_n)
         scalars["loss_l1"] = l1.item()
         if stats is not None:
-            loss = l1 + self.cfg.hint.stats_weight * stats
+            loss = loss + self.cfg.hint.stats_weight * stats
             scalars["loss_hint_stats"] = stats.item()
+        if self.cfg.train.perceptual_weight:
+            perceptual = losses.perceptual_loss(self.lpips, L_n, fake_ab_n.float(), real_ab_n)
+            loss = loss + self.cfg.train.perceptual_weight * perceptual
+            scalars["loss_lpips"] = perceptual.item()
         self.backward_and_step(loss, self.optimizer, self.scheduler, clip=self.generator)
         self.scaler.update()
         return scalars
@@ -376,7 +380,7 @@ def pretrain(cfg: RunConfig, run_dir: Path, device: torch.device, state: dict | 
 def lpips_if_needed(cfg: RunConfig, device: torch.device) -> nn.Module | None:
     """The frozen LPIPS network when the run scores or trains with it (best.pt by LPIPS, a perceptual
     loss), loaded before the data so missing weights are a one-line error before any work."""
-    if cfg.train.best_metric != "lpips" and not cfg.gan.perceptual_weight:
+    if cfg.train.best_metric != "lpips" and not cfg.train.perceptual_weight:
         return None
     return feature_metrics.load_lpips("squeeze", device).requires_grad_(False)
 

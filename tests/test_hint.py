@@ -223,3 +223,16 @@ def test_recolouring_changes_only_the_statistics_the_hint_tells():
     assert torch.allclose(target[mean_only, 2], truth[mean_only, 2], atol=1e-4)  # spread kept
     assert torch.allclose(target[spread_only, :2], truth[spread_only, :2], atol=1e-5)  # mean kept
     assert not torch.allclose(target[mean_only, :2], truth[mean_only, :2], atol=1e-2)
+
+
+def test_recolouring_with_lightness_tints_lit_pixels_more_than_shadows_and_keeps_the_mean_shift():
+    ab_n = torch.zeros(200, 2, 4, 4)
+    L_n = torch.full((200, 1, 4, 4), 0.8)
+    L_n[:, :, :2] = -0.8  # top half in shadow: L* 10 against 90
+    cfg = HintConfig(p_none=0.0, p_both=0.0, p_mean_only=1.0, p_recolour=1.0)
+    lit = hint.training_hints(ab_n, cfg, hint.step_generator(0, 5, 0), L_n=L_n)
+    flat = hint.training_hints(ab_n, cfg, hint.step_generator(0, 5, 0))
+    assert torch.allclose(lit.hints, flat.hints, atol=1e-5)  # the same requested mean either way
+    moved = lit.target_ab_n.abs().sum(dim=1).mean(dim=2)  # (B, 4) per-row chroma, rows 0-1 shadow
+    sure = moved[:, 2] > 0.01  # samples whose drawn shift is not tiny
+    assert torch.allclose(moved[sure, 0] / moved[sure, 2], torch.full_like(moved[sure, 0], 0.2 / 1.8), atol=0.02)

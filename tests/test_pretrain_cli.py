@@ -5,6 +5,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 from gan_colorizer import checkpoint
 from tests.conftest import TINY_CONFIG
+from tests.test_metrics import needs_lpips
 from tools import pretrain
 
 
@@ -90,3 +91,15 @@ def test_degraded_training_inputs_and_several_sources_are_recorded(photo_zip, ph
     assert result.exit_code == 0, result.output
     stored = checkpoint.read(out / "last.pt")["run_config"]["data"]
     assert stored["paths"] == [str(photo_zip.resolve()), str(photo_dir.resolve())] and stored["degrade"]["p"] == 1.0
+
+
+@needs_lpips
+def test_a_perceptual_weight_adds_lpips_to_the_pretraining_loss(photo_zip, tmp_path):
+    out = tmp_path / "perceptual"
+    result = run("--data", photo_zip, "--out", out, "--config", TINY_CONFIG, "--steps", 2,
+                 "--set", "train.perceptual_weight=0.5")
+    assert result.exit_code == 0, result.output
+    events = EventAccumulator(str(out))
+    events.Reload()
+    lpips_terms = [s.value for s in events.Scalars("train/loss_lpips")]
+    assert lpips_terms and all(0.0 < v < 1.0 for v in lpips_terms)
