@@ -1,4 +1,5 @@
 """The web app over plain HTTP: uploads good, bad and too large, downloads, zips, two clients at once."""
+import http.client
 import io
 import json
 import threading
@@ -181,6 +182,19 @@ def test_unknown_results_are_not_found(app):
     assert get(app, "/api/zip?ids=nope")[0] == 404
     assert get(app, "/api/zip")[0] == 404
     assert get(app, "/etc/passwd")[0] == 404
+
+
+def test_a_request_addressed_to_a_foreign_host_name_is_refused(app):
+    """A rebinding page reaches 127.0.0.1 under its own name; the app must not answer it."""
+    port = app.server_address[1]
+    for host, expected in ((f"evil.example:{port}", 403), (f"localhost:{port}", 200), (f"127.0.0.1:{port}", 200)):
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        connection.request("GET", "/api/info", headers={"Host": host})
+        response = connection.getresponse()
+        assert response.status == expected, host
+        if expected == 403:
+            assert "answers only on" in json.loads(response.read())["error"]
+        connection.close()
 
 
 def test_two_clients_at_once_both_get_their_own_results(app):

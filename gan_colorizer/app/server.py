@@ -16,6 +16,7 @@ Each request runs in its own thread, so a second browser is served while the fir
 being colorized; the service queues the model calls.
 """
 import errno
+import ipaddress
 import json
 import logging
 import shutil
@@ -37,6 +38,7 @@ logger = logging.getLogger(__name__)
 _PAGE_POLICY = ("default-src 'none'; connect-src 'self'; img-src 'self' data:; "
                 "style-src 'unsafe-inline'; script-src 'unsafe-inline'; base-uri 'none'; form-action 'none'")
 _CHUNK = 1 << 20
+_LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
 
 
 class AppServer(ThreadingHTTPServer):
@@ -78,7 +80,21 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args) -> None:  # noqa: A002 (the base class names it so)
         logger.debug("%s " + format, self.address_string(), *args)
 
+    def _refuse_foreign_host(self) -> bool:
+        """DNS-rebinding guard: an app bound to loopback answers only requests addressed to a loopback
+        name, so a web page whose own host name was pointed at 127.0.0.1 cannot read the user's photos.
+        An app the user bound to a network address (--host 0.0.0.0) serves whatever name reached it."""
+        if not ipaddress.ip_address(self.server.server_address[0]).is_loopback:
+            return False
+        name = urlsplit("//" + self.headers.get("Host", "")).hostname or ""
+        if name in _LOOPBACK_NAMES or name.endswith(".localhost"):
+            return False
+        self._send_json(HTTPStatus.FORBIDDEN, {"error": f"this app answers only on {self.server.url}"})
+        return True
+
     def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+        if self._refuse_foreign_host():
+            return
         url = urlsplit(self.path)
         parts = url.path.strip("/").split("/")
         if url.path == "/":
@@ -94,6 +110,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_json(HTTPStatus.NOT_FOUND, {"error": f"nothing at {url.path}"})
 
     def do_POST(self) -> None:  # noqa: N802
+        if self._refuse_foreign_host():
+            return
         url = urlsplit(self.path)
         if url.path != "/api/colorize":
             self._send_json(HTTPStatus.NOT_FOUND, {"error": f"nothing at {url.path}"})
