@@ -2,7 +2,9 @@
 
 Takes the val photos of a data set (the seeded split the bundled model held out in training, so it
 never saw them), colorizes each from its gray version with a checkpoint, and writes one row per photo:
-gray input | colorized | original.
+gray input | colorized | original. `--name` picks val photos by name (e.g. the worst rows of
+`evaluate --csv`, for a model card's failure cases); `--degrade` ages each gray input as an archive
+scan first, as `evaluate --degrade` does.
 """
 from pathlib import Path
 
@@ -12,7 +14,7 @@ import numpy as np
 from gan_colorizer import checkpoint as checkpoints
 from gan_colorizer import data, images
 from gan_colorizer.config import load_config
-from gan_colorizer.evaluate import gray_version
+from gan_colorizer.evaluate import degraded_gray, gray_version
 from gan_colorizer.inference import DEFAULT_CHECKPOINT, Colorizer
 from gan_colorizer.visual import label_tile
 
@@ -25,19 +27,25 @@ TILE = 256  # side of each square tile, px
 @click.option("--checkpoint", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Generator checkpoint (default: the bundled model).")
 @click.option("--count", default=6, show_default=True, type=click.IntRange(min=1), help="Photos shown.")
-def main(photos: Path, out: Path, checkpoint: Path | None, count: int) -> None:
+@click.option("--name", "names", multiple=True, help="A val photo to show, by its name in PHOTOS (repeatable).")
+@click.option("--degrade", is_flag=True, help="Age each gray input as an archive scan (seeded per photo).")
+def main(photos: Path, out: Path, checkpoint: Path | None, count: int, names: tuple[str, ...], degrade: bool) -> None:
     path = checkpoint or DEFAULT_CHECKPOINT
     ckpt = checkpoints.read(path)
     colorizer = Colorizer(checkpoints.generator_from(ckpt, path))
     data_cfg = load_config(None, base={"data": {k: v for k, v in ckpt["run_config"]["data"].items()
                                                  if k != "paths"}}).data
     source = data.PhotoSource(photos)
-    keys = data.scan(source, data_cfg).val[:count]
+    val = data.scan(source, data_cfg).val
+    unknown = [name for name in names if name not in val]
+    if unknown:
+        raise click.ClickException(f"not val photos of {photos}: {', '.join(unknown)}")
+    keys = list(names) or val[:count]
     rows = []
     for key in keys:
         truth = images.to_uint8(data.center_square(source.decode(key).rgb, TILE))
-        gray = gray_version(truth)
-        rows.append(np.concatenate([label_tile(gray, "gray input"), label_tile(colorizer(gray), "colorized"),
+        gray = degraded_gray(truth, key) if degrade else gray_version(truth)
+        rows.append(np.concatenate([label_tile(gray, "aged gray input" if degrade else "gray input"), label_tile(colorizer(gray), "colorized"),
                                     label_tile(truth, "original")], axis=1))
     images.write_image(out, np.concatenate(rows, axis=0), quality=88)
     click.echo(f"wrote {out}: {len(keys)} held-back photos")
