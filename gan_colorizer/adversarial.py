@@ -23,7 +23,8 @@ log = logging.getLogger(__name__)
 class GanTrainer(Trainer):
     """pix2pix-style conditional GAN fine-tuning of a pretrained generator against a discriminator.
 
-    G loss = l1_weight * L1 + adv_weight * adv + train.perceptual_weight * LPIPS + colourfulness_weight * CF.
+    G loss = l1_weight * L1 + adv_weight * adv + train.perceptual_weight * LPIPS
+    + train.colourfulness_weight * CF.
     Adam with TTUR learning rates and beta1 0.5; D trains alone for `d_pretrain_steps` first ("NoGAN",
     DeOldify), so G's first adversarial gradients come from a D that already tells real from fake.
     An EMA copy of G is validated, saved as best.pt's generator and exported.
@@ -121,9 +122,9 @@ class GanTrainer(Trainer):
             perceptual = losses.perceptual_loss(self.lpips, L_n, fake_ab_n, real_ab_n)
             total = total + self.cfg.train.perceptual_weight * perceptual
             terms["loss_g_lpips"] = perceptual.item()
-        if g.colourfulness_weight:
+        if self.cfg.train.colourfulness_weight:
             cf = losses.colourfulness_loss(fake_ab_n, real_ab_n)
-            total = total + g.colourfulness_weight * cf
+            total = total + self.cfg.train.colourfulness_weight * cf
             terms["loss_g_cf"] = cf.item()
         self.backward_and_step(total, self.opt_g, self.sched_g, clip=self.generator)
         self.update_ema()

@@ -128,6 +128,7 @@ class TrainConfig:
     max_minutes: float = 0.0  # wall-clock budget of one invocation (0 = none): then validate, save and end
     best_metric: str = "psnr"  # the val metric (metrics.COLUMNS, one with a better direction) that picks best.pt
     perceptual_weight: float = 0.0  # G's LPIPS on the rendered RGB, in either stage (0 = off, no LPIPS net loaded)
+    colourfulness_weight: float = 0.0  # G's one-sided push against predictions grayer than the truth, either stage
 
     def __post_init__(self) -> None:
         for key in ("steps", "batch_size", "val_every", "log_every"):
@@ -141,7 +142,8 @@ class TrainConfig:
         _check(self.freeze_encoder_layers >= 0, "train.freeze_encoder_layers",
                f"must be >= 0, got {self.freeze_encoder_layers}")
         _check(self.grid_images >= 0, "train.grid_images", f"must be >= 0, got {self.grid_images}")
-        _check(self.perceptual_weight >= 0, "train.perceptual_weight", f"must be >= 0, got {self.perceptual_weight}")
+        for key in ("perceptual_weight", "colourfulness_weight"):
+            _check(getattr(self, key) >= 0, f"train.{key}", f"must be >= 0, got {getattr(self, key)}")
         _check(self.max_minutes >= 0, "train.max_minutes", f"must be >= 0 (0 = no limit), got {self.max_minutes}")
 
 
@@ -158,7 +160,6 @@ class GanConfig:
     mode: str = "lsgan"  # vanilla | lsgan | hinge
     l1_weight: float = 10.0  # on ab_n; keeps G near the truth while D is still weak
     adv_weight: float = 1.0
-    colourfulness_weight: float = 0.0  # one-sided push against predictions grayer than the truth
     lr_d: float = 4.0e-4  # TTUR (Heusel et al. 2017): D learns faster than G (train.lr)
     # D sees cat([L_n, d_chroma_gain * ab_n]). Photos' ab_n spread is ~0.13 against L_n's ~0.5, so at
     # gain 1 chroma is a faint signal to D's first conv: a PatchGAN sat at chance (BCE 0.693) for 100+
@@ -180,7 +181,7 @@ class GanConfig:
 
     def __post_init__(self) -> None:
         _check(self.mode in GAN_MODES, "gan.mode", f"must be one of {', '.join(GAN_MODES)}, got {self.mode!r}")
-        for key in ("l1_weight", "adv_weight", "colourfulness_weight", "d_pretrain_steps",
+        for key in ("l1_weight", "adv_weight", "d_pretrain_steps",
                     "r1_gamma", "instance_noise"):
             _check(getattr(self, key) >= 0, f"gan.{key}", f"must be >= 0, got {getattr(self, key)}")
         _check(self.r1_every >= 1, "gan.r1_every", f"must be at least 1, got {self.r1_every}")

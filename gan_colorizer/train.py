@@ -308,7 +308,8 @@ class Trainer:
 
 
 class Pretrainer(Trainer):
-    """L1 on a*b* (+ train.perceptual_weight x LPIPS) with AdamW, warm-up + cosine, gradient clipping."""
+    """L1 on a*b* (+ train.perceptual_weight x LPIPS + train.colourfulness_weight x CF) with AdamW,
+    warm-up + cosine, gradient clipping."""
 
     stage = "pretrain"
 
@@ -346,6 +347,10 @@ class Pretrainer(Trainer):
             perceptual = losses.perceptual_loss(self.lpips, L_n, fake_ab_n.float(), real_ab_n)
             loss = loss + self.cfg.train.perceptual_weight * perceptual
             scalars["loss_lpips"] = perceptual.item()
+        if self.cfg.train.colourfulness_weight:
+            cf = losses.colourfulness_loss(fake_ab_n.float(), real_ab_n)
+            loss = loss + self.cfg.train.colourfulness_weight * cf
+            scalars["loss_cf"] = cf.item()
         self.backward_and_step(loss, self.optimizer, self.scheduler, clip=self.generator)
         self.scaler.update()
         return scalars

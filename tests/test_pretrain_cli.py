@@ -103,3 +103,14 @@ def test_a_perceptual_weight_adds_lpips_to_the_pretraining_loss(photo_zip, tmp_p
     events.Reload()
     lpips_terms = [s.value for s in events.Scalars("train/loss_lpips")]
     assert lpips_terms and all(0.0 < v < 1.0 for v in lpips_terms)
+
+
+def test_a_colourfulness_weight_adds_the_colourfulness_term_to_the_pretraining_loss(photo_zip, tmp_path):
+    out = tmp_path / "vivid"
+    result = run("--data", photo_zip, "--out", out, "--config", TINY_CONFIG, "--steps", 2,
+                 "--set", "train.colourfulness_weight=0.2")
+    assert result.exit_code == 0, result.output
+    events = EventAccumulator(str(out))
+    events.Reload()
+    assert [s.value for s in events.Scalars("train/loss_cf")]  # logged: the term took part
+    assert checkpoint.read(out / "last.pt")["run_config"]["train"]["colourfulness_weight"] == 0.2
