@@ -2,20 +2,19 @@
 PatchGAN, or heads on frozen ImageNet features), with optional regularisers of D for a small photo set."""
 import copy
 import logging
-from dataclasses import replace
 from pathlib import Path
 
 import torch
 from torch import nn
 
 from gan_colorizer import checkpoint, color, losses, metrics
-from gan_colorizer.config import ModelConfig, RunConfig
+from gan_colorizer.config import RunConfig
 from gan_colorizer.errors import ConfigError
 from gan_colorizer.loaders import Photos, open_photos
 from gan_colorizer.models import build
 from gan_colorizer.runtime import seed_everything, unwrap
-from gan_colorizer.train import (RunResult, Trainer, check_run_dir, distribute, freeze_encoder, lpips_if_needed,
-                                 make_scheduler)
+from gan_colorizer.train import (RunResult, Trainer, check_run_dir, distribute, freeze_encoder, generator_from_init,
+                                 lpips_if_needed, make_scheduler)
 
 log = logging.getLogger(__name__)
 
@@ -195,10 +194,7 @@ def train_gan(cfg: RunConfig, run_dir: Path, device: torch.device, state: dict |
     if state is None and init is None:
         raise ConfigError("train_gan needs --init (a pretrained generator checkpoint) or --resume of a GAN run")
     if state is None:
-        init_ckpt = checkpoint.read(init)
-        entry = init_ckpt["generator"]
-        cfg = replace(cfg, model=ModelConfig(name=entry["name"], args=entry["args"], encoder_weights="none"))
-        generator = checkpoint.generator_from(init_ckpt, init, use_ema=True)
+        cfg, generator = generator_from_init(cfg, init)
         disc = build(g.discriminator, kind="discriminator", weights=g.discriminator_weights, **g.discriminator_args)
     else:
         where = Path(run_dir) / "last.pt"

@@ -15,7 +15,7 @@ import logging
 import math
 import signal
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
@@ -25,7 +25,7 @@ from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
 from gan_colorizer import checkpoint, feature_metrics, hint, losses, metrics, runtime, validation
-from gan_colorizer.config import RunConfig, TrainConfig, plain, save_config
+from gan_colorizer.config import ModelConfig, RunConfig, TrainConfig, plain, save_config
 from gan_colorizer.errors import CheckpointError, ColorizerError, ConfigError
 from gan_colorizer.loaders import Photos, open_photos
 from gan_colorizer.models import Generator, build
@@ -47,6 +47,16 @@ class RunResult:
 def build_generator(cfg: RunConfig) -> Generator:
     """The configured generator, its encoder initialised as model.encoder_weights says."""
     return build(cfg.model.name, kind="generator", weights=cfg.model.encoder_weights, **cfg.model.args)
+
+
+def generator_from_init(cfg: RunConfig, init: Path) -> tuple[RunConfig, Generator]:
+    """A new run's generator from a trained checkpoint (--init: a run's last.pt/best.pt, its EMA
+    generator if it has one, or an export), read once; the run's model section becomes the
+    checkpoint's own, so the run's checkpoints rebuild the same network."""
+    init_ckpt = checkpoint.read(init)
+    entry = init_ckpt["generator"]
+    cfg = replace(cfg, model=ModelConfig(name=entry["name"], args=entry["args"], encoder_weights="none"))
+    return cfg, checkpoint.generator_from(init_ckpt, init, use_ema=True)
 
 
 def freeze_encoder(generator: Generator, layers: int) -> list[nn.Parameter]:
@@ -366,18 +376,25 @@ class Pretrainer(Trainer):
                 "optimizers": {"g": self.optimizer.state_dict()}, "schedulers": {"g": self.scheduler.state_dict()}}
 
 
-def pretrain(cfg: RunConfig, run_dir: Path, device: torch.device, state: dict | None = None) -> RunResult:
+def pretrain(cfg: RunConfig, run_dir: Path, device: torch.device, state: dict | None = None,
+             init: Path | None = None) -> RunResult:
     """L1 pretraining of the generator on a*b*; writes last.pt/best.pt/events into run_dir.
 
-    state: the run's last.pt (`resume_state`) to continue from, or None for a new run. Everything
+    state: the run's last.pt (`resume_state`) to continue from, or None for a new run, which starts
+    from the configured model with ImageNet encoder weights, or from a trained generator (`init`:
+    fine-tuning on your own photos, or a longer schedule on more data). Everything
     that can fail on the user's input (run dir, metric name, encoder weights, photos) is checked
     here, before the trainer exists and before anything is written.
     """
     check_run_dir(run_dir, state)
     metrics.better(cfg.train.best_metric)
     seed_everything(cfg.train.seed)
-    generator = (build_generator(cfg) if state is None
-                 else checkpoint.build_network(state["generator"], Path(run_dir) / "last.pt"))
+    if state is not None:
+        generator = checkpoint.build_network(state["generator"], Path(run_dir) / "last.pt")
+    elif init is not None:
+        cfg, generator = generator_from_init(cfg, init)
+    else:
+        generator = build_generator(cfg)
     lpips_net = lpips_if_needed(cfg, device)
     return Pretrainer(cfg, run_dir, device, open_photos(cfg), state, generator, lpips_net).run()
 

@@ -114,3 +114,15 @@ def test_a_colourfulness_weight_adds_the_colourfulness_term_to_the_pretraining_l
     events.Reload()
     assert [s.value for s in events.Scalars("train/loss_cf")]  # logged: the term took part
     assert checkpoint.read(out / "last.pt")["run_config"]["train"]["colourfulness_weight"] == 0.2
+
+
+def test_init_starts_from_a_trained_generator_and_takes_its_model(tiny_run, photo_zip, tmp_path):
+    out = tmp_path / "tuned"
+    result = run("--data", photo_zip, "--out", out, "--config", TINY_CONFIG, "--steps", 2, "--init", tiny_run / "best.pt",
+                 "--set", "model.args.decoder_channels=[8, 8, 8, 8]")  # ignored: the network is the init's
+    assert result.exit_code == 0, result.output
+    init, tuned = checkpoint.read(tiny_run / "best.pt"), checkpoint.read(out / "last.pt")
+    assert tuned["generator"]["args"] == init["generator"]["args"] and tuned["step"] == 2
+    assert tuned["run_config"]["model"]["encoder_weights"] == "none"
+    missing = run("--data", photo_zip, "--out", tmp_path / "nope", "--config", TINY_CONFIG, "--init", tmp_path / "x.pt")
+    assert missing.exit_code == 1 and "x.pt" in missing.output.splitlines()[-1] and "Traceback" not in missing.output

@@ -51,6 +51,11 @@ def training_options(func: Callable) -> Callable:
     return func
 
 
+def init_option(help_text: str) -> Callable:
+    """--init FILE: a trained generator checkpoint a new run starts from."""
+    return click.option("--init", type=click.Path(dir_okay=False, path_type=Path), help=help_text)
+
+
 def start_run(stage: str, config_path: Path | None, default_config: str, out: Path, resume: bool,
               data_paths: tuple[Path, ...], steps: int | None, batch_size: int | None,
               sets: tuple[str, ...]) -> tuple[config.RunConfig, dict | None]:

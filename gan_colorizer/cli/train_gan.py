@@ -16,8 +16,7 @@ from gan_colorizer.errors import ColorizerError
 @click.command()
 @cli.version_option
 @cli.training_options
-@click.option("--init", type=click.Path(dir_okay=False, path_type=Path),
-              help="Pretrained generator checkpoint to start from (pretrain last.pt/best.pt or an export).")
+@cli.init_option("Pretrained generator checkpoint to start from (pretrain last.pt/best.pt or an export).")
 def main(data_paths: tuple[Path, ...], out: Path, config_path: Path | None, steps: int | None, batch_size: int | None,
          device: str, resume: bool, sets: tuple[str, ...], export: Path | None, init: Path | None) -> None:
     """GAN fine-tuning with L1 + adversarial (+ optional LPIPS and colourfulness) generator losses."""
