@@ -93,27 +93,19 @@ def test_degraded_training_inputs_and_several_sources_are_recorded(photo_zip, ph
     assert stored["paths"] == [str(photo_zip.resolve()), str(photo_dir.resolve())] and stored["degrade"]["p"] == 1.0
 
 
-@needs_lpips
-def test_a_perceptual_weight_adds_lpips_to_the_pretraining_loss(photo_zip, tmp_path):
-    out = tmp_path / "perceptual"
-    result = run("--data", photo_zip, "--out", out, "--config", TINY_CONFIG, "--steps", 2,
-                 "--set", "train.perceptual_weight=0.5")
+@pytest.mark.parametrize("weight, scalar", [
+    pytest.param("train.perceptual_weight", "train/loss_lpips", marks=needs_lpips),
+    ("train.colourfulness_weight", "train/loss_cf"),
+])
+def test_a_loss_weight_adds_its_term_to_the_pretraining_loss(weight, scalar, photo_zip, tmp_path):
+    out = tmp_path / "weighted"
+    result = run("--data", photo_zip, "--out", out, "--config", TINY_CONFIG, "--steps", 2, "--set", f"{weight}=0.2")
     assert result.exit_code == 0, result.output
     events = EventAccumulator(str(out))
     events.Reload()
-    lpips_terms = [s.value for s in events.Scalars("train/loss_lpips")]
-    assert lpips_terms and all(0.0 < v < 1.0 for v in lpips_terms)
-
-
-def test_a_colourfulness_weight_adds_the_colourfulness_term_to_the_pretraining_loss(photo_zip, tmp_path):
-    out = tmp_path / "vivid"
-    result = run("--data", photo_zip, "--out", out, "--config", TINY_CONFIG, "--steps", 2,
-                 "--set", "train.colourfulness_weight=0.2")
-    assert result.exit_code == 0, result.output
-    events = EventAccumulator(str(out))
-    events.Reload()
-    assert [s.value for s in events.Scalars("train/loss_cf")]  # logged: the term took part
-    assert checkpoint.read(out / "last.pt")["run_config"]["train"]["colourfulness_weight"] == 0.2
+    terms = [s.value for s in events.Scalars(scalar)]  # logged only when the term takes part
+    assert terms and all(0.0 <= v < 1.0 for v in terms)
+    assert checkpoint.read(out / "last.pt")["run_config"]["train"][weight.split(".")[1]] == 0.2
 
 
 def test_init_starts_from_a_trained_generator_and_takes_its_model(tiny_run, photo_zip, tmp_path):
