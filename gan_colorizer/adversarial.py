@@ -117,14 +117,8 @@ class GanTrainer(Trainer):
             p.requires_grad_(True)
         total = g.l1_weight * l1 + g.adv_weight * adv
         terms = {"loss_g_l1": l1.item(), "loss_g_adv": adv.item()}
-        if self.cfg.train.perceptual_weight:
-            perceptual = losses.perceptual_loss(self.lpips, L_n, fake_ab_n, real_ab_n)
-            total = total + self.cfg.train.perceptual_weight * perceptual
-            terms["loss_g_lpips"] = perceptual.item()
-        if self.cfg.train.colourfulness_weight:
-            cf = losses.colourfulness_loss(fake_ab_n, real_ab_n)
-            total = total + self.cfg.train.colourfulness_weight * cf
-            terms["loss_g_cf"] = cf.item()
+        extra, extra_terms = self.generator_terms(L_n, fake_ab_n, real_ab_n, prefix="loss_g_")
+        total, terms = total + extra, {**terms, **extra_terms}
         self.backward_and_step(total, self.opt_g, self.sched_g, clip=self.generator)
         self.update_ema()
         return terms

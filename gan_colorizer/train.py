@@ -179,6 +179,20 @@ class Trainer:
         rng = hint.step_generator(self.cfg.train.seed, self.step, self.world.rank)
         return self.generator(L_n, hint.training_hints(real_ab_n, self.cfg.hint, rng, recolour=False).hints)
 
+    def generator_terms(self, L_n: torch.Tensor, fake_ab_n: torch.Tensor, real_ab_n: torch.Tensor,
+                        prefix: str) -> tuple[torch.Tensor | float, dict[str, float]]:
+        """G's loss terms beside L1 that both stages share: train.perceptual_weight x LPIPS and
+        train.colourfulness_weight x CF (each 0 = off), summed, and their values logged as
+        `<prefix>lpips` / `<prefix>cf`."""
+        t, total, terms = self.cfg.train, 0.0, {}
+        if t.perceptual_weight:
+            perceptual = losses.perceptual_loss(self.lpips, L_n, fake_ab_n, real_ab_n)
+            total, terms[f"{prefix}lpips"] = total + t.perceptual_weight * perceptual, perceptual.item()
+        if t.colourfulness_weight:
+            cf = losses.colourfulness_loss(fake_ab_n, real_ab_n)
+            total, terms[f"{prefix}cf"] = total + t.colourfulness_weight * cf, cf.item()
+        return total, terms
+
     def autocast(self):
         return torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.use_amp)
 
@@ -353,14 +367,8 @@ class Pretrainer(Trainer):
         if stats is not None:
             loss = loss + self.cfg.hint.stats_weight * stats
             scalars["loss_hint_stats"] = stats.item()
-        if self.cfg.train.perceptual_weight:
-            perceptual = losses.perceptual_loss(self.lpips, L_n, fake_ab_n.float(), real_ab_n)
-            loss = loss + self.cfg.train.perceptual_weight * perceptual
-            scalars["loss_lpips"] = perceptual.item()
-        if self.cfg.train.colourfulness_weight:
-            cf = losses.colourfulness_loss(fake_ab_n.float(), real_ab_n)
-            loss = loss + self.cfg.train.colourfulness_weight * cf
-            scalars["loss_cf"] = cf.item()
+        extra, terms = self.generator_terms(L_n, fake_ab_n.float(), real_ab_n, prefix="loss_")
+        loss, scalars = loss + extra, {**scalars, **terms}
         self.backward_and_step(loss, self.optimizer, self.scheduler, clip=self.generator)
         self.scaler.update()
         return scalars
