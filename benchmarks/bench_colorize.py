@@ -34,7 +34,7 @@ from skimage import data
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
 
-from gan_colorizer import color, folder, images, inference, models, onnx_backend  # noqa: E402
+from gan_colorizer import color, folder, image_writer, images, inference, models, onnx_backend  # noqa: E402
 
 SHARED_PHOTO = (Path(__file__).resolve().parents[2] / "shared" / "data" / "fullres"
                 / "lomiri20_Kleiber_by_Lukas_Baubkus.jpg")
@@ -59,7 +59,7 @@ def median_seconds(run: Callable[[], object], runs: int, clock: Clock) -> float:
 def source_gray(photo: Path | None) -> tuple[np.ndarray, str]:
     """(H, W) uint8 gray of the given photo, else the shared 20 MP photo, else skimage's astronaut."""
     path = photo or (SHARED_PHOTO if SHARED_PHOTO.is_file() else None)
-    rgb8 = images.to_uint8(images.read_image(path).rgb) if path else data.astronaut()
+    rgb8 = image_writer.to_uint8(images.read_image(path).rgb) if path else data.astronaut()
     source = path.name if path else "skimage.data.astronaut (512², upscaled)"
     return cv2.cvtColor(rgb8, cv2.COLOR_RGB2GRAY), source
 
@@ -98,7 +98,7 @@ def stage_times(colorizer: inference.Colorizer, path: Path, out: Path, runs: int
         "network": median_seconds(lambda: inference.predict_ab(colorizer.generator, small[None]), runs, clock),
         "resize": median_seconds(lambda: inference.shrink_L(L, colorizer.render_size), runs, clock)
         + median_seconds(lambda: color.merge_lab(L, ab), runs, clock),
-        "encode": median_seconds(lambda: images.write_image(out / path.name, images.to_uint8(rgb_out)), runs, clock),
+        "encode": median_seconds(lambda: image_writer.write_image(out / path.name, image_writer.to_uint8(rgb_out)), runs, clock),
     }
 
 

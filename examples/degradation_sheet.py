@@ -14,7 +14,7 @@ import click
 import cv2
 import numpy as np
 
-from gan_colorizer import color, degrade, images
+from gan_colorizer import color, degrade, image_writer, images
 from gan_colorizer.config import DegradeConfig
 from gan_colorizer.visual import label_tile
 
@@ -34,15 +34,15 @@ def main(photo: Path, out: Path, preset: str, seed: int) -> None:
     rgb = cv2.resize(rgb, (round(width * scale), round(height * scale)), interpolation=cv2.INTER_AREA)
     L = color.rgb_to_L(rgb)
     cfg = PRESETS[preset]
-    tiles = [label_tile(cv2.cvtColor(images.to_uint8(L / 100.0), cv2.COLOR_GRAY2RGB), "clean", font_scale=0.32)]
+    tiles = [label_tile(cv2.cvtColor(image_writer.to_uint8(L / 100.0), cv2.COLOR_GRAY2RGB), "clean", font_scale=0.32)]
     for tile_seed in range(seed, seed + 8):
         rng = np.random.default_rng(tile_seed)  # what degrade_L(L, cfg, rng) does, keeping the effects' names
         effects = degrade.choose_effects(cfg, rng)
         damaged = degrade.apply_effects(L, effects, cfg, rng)
-        tiles.append(label_tile(cv2.cvtColor(images.to_uint8(damaged / 100.0), cv2.COLOR_GRAY2RGB),
+        tiles.append(label_tile(cv2.cvtColor(image_writer.to_uint8(damaged / 100.0), cv2.COLOR_GRAY2RGB),
                                 " ".join(effects), font_scale=0.32))
     rows = [np.concatenate(tiles[i:i + 3], axis=1) for i in (0, 3, 6)]
-    images.write_image(out, np.concatenate(rows, axis=0), quality=80)
+    image_writer.write_image(out, np.concatenate(rows, axis=0), quality=80)
     click.echo(f"wrote {out}")
 
 

@@ -12,7 +12,7 @@ import click
 import numpy as np
 
 from gan_colorizer import checkpoint as checkpoints
-from gan_colorizer import data, images
+from gan_colorizer import data, image_writer
 from gan_colorizer.config import load_config
 from gan_colorizer.evaluate import degraded_gray, gray_version
 from gan_colorizer.inference import DEFAULT_CHECKPOINT, Colorizer
@@ -43,11 +43,11 @@ def main(photos: Path, out: Path, checkpoint: Path | None, count: int, names: tu
     keys = list(names) or val[:count]
     rows = []
     for key in keys:
-        truth = images.to_uint8(data.center_square(source.decode(key).rgb, TILE))
+        truth = image_writer.to_uint8(data.center_square(source.decode(key).rgb, TILE))
         gray = degraded_gray(truth, key) if degrade else gray_version(truth)
         rows.append(np.concatenate([label_tile(gray, "aged gray input" if degrade else "gray input"), label_tile(colorizer(gray), "colorized"),
                                     label_tile(truth, "original")], axis=1))
-    images.write_image(out, np.concatenate(rows, axis=0), quality=88)
+    image_writer.write_image(out, np.concatenate(rows, axis=0), quality=88)
     click.echo(f"wrote {out}: {len(keys)} held-back photos")
 
 

@@ -13,7 +13,7 @@ import click
 import cv2
 import numpy as np
 
-from gan_colorizer import images
+from gan_colorizer import image_writer, images
 from gan_colorizer.inference import Colorizer
 from gan_colorizer.mood import control, mood_names
 from gan_colorizer.visual import label_tile
@@ -47,7 +47,7 @@ def main(photo: Path, out: Path, checkpoint: Path | None) -> None:
                 (f" spread {reached.spread:.0f}" if report.requested.spread is not None else "")
             tiles.append(label_tile(rgb8, f"{name}: {path}", stats.strip()))
         rows.append(np.concatenate(tiles, axis=1))
-    images.write_image(out, np.concatenate(rows, axis=0), quality=90)
+    image_writer.write_image(out, np.concatenate(rows, axis=0), quality=90)
     click.echo(f"wrote {out}")
 
 

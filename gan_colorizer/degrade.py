@@ -27,7 +27,7 @@ from collections.abc import Callable
 import cv2
 import numpy as np
 
-from gan_colorizer import images
+from gan_colorizer import image_writer
 from gan_colorizer.config import DegradeConfig
 
 EFFECTS = ("exposure", "vignette", "grain", "fade", "texture", "scratch", "dust", "blur", "noise", "jpeg")
@@ -302,7 +302,7 @@ def _noise(L: np.ndarray, cfg: DegradeConfig, rng: np.random.Generator) -> np.nd
 def _jpeg(L: np.ndarray, cfg: DegradeConfig, rng: np.random.Generator) -> np.ndarray:
     """Save as an 8-bit grayscale JPEG and read it back: 8 x 8 blocks, ringing, quantised levels."""
     quality = int(rng.integers(cfg.jpeg_quality[0], cfg.jpeg_quality[1] + 1))
-    gray8 = images.to_uint8(L / L_MAX)
+    gray8 = image_writer.to_uint8(L / L_MAX)
     encoded = cv2.imencode(".jpg", gray8, [cv2.IMWRITE_JPEG_QUALITY, quality])[1]
     return cv2.imdecode(encoded, cv2.IMREAD_GRAYSCALE).astype(np.float32) * (L_MAX / 255.0)
 

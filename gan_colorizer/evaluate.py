@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from gan_colorizer import checkpoint, color, data, feature_metrics, images, metrics
+from gan_colorizer import checkpoint, color, data, feature_metrics, image_writer, images, metrics
 from gan_colorizer import mood as moods
 from gan_colorizer.config import load_config
 from gan_colorizer.degrade import DEGRADE_EVAL, degrade_L
@@ -61,7 +61,7 @@ def gray_from_L(L: np.ndarray) -> np.ndarray:
     """(H, W) L in [0, 100] -> (H, W, 3) uint8 neutral gray of that lightness."""
     rgb = color.lab_to_rgb(color.merge_lab(L, np.zeros((*L.shape, 2), dtype=np.float32)))
     # Lab -> RGB leaves the three channels ~1e-7 apart; one channel copied keeps the gray exactly neutral.
-    return np.repeat(images.to_uint8(rgb[..., 0])[..., None], 3, axis=2)
+    return np.repeat(image_writer.to_uint8(rgb[..., 0])[..., None], 3, axis=2)
 
 
 def build_scorer(device: torch.device, lpips_net: str = "squeeze") -> metrics.Scorer:
@@ -84,7 +84,7 @@ def build_scorer(device: torch.device, lpips_net: str = "squeeze") -> metrics.Sc
 
 def _read_rgb8(path: Path) -> np.ndarray:
     """Any image file -> (H, W, 3) uint8; alpha is ignored (metrics compare colour only)."""
-    return images.to_uint8(images.read_image(path).rgb)
+    return image_writer.to_uint8(images.read_image(path).rgb)
 
 
 def _note(lines: list[str], line: str) -> None:
@@ -294,14 +294,14 @@ def evaluate_checkpoint(checkpoint_path: Path, data_paths: list[Path] | None, sp
     skipped: list[str] = []
     for key in tqdm(keys, desc=f"evaluating {split}", unit="image", disable=None):
         try:
-            truth = images.to_uint8(source.decode(key).rgb)
+            truth = image_writer.to_uint8(source.decode(key).rgb)
         except ImageError as err:
             _note(skipped, f"{err}; left out")
             continue
         gray = degraded_gray(truth, key) if degrade else gray_version(truth)
         pred = colorizer(gray)
         if save_pred is not None:
-            images.write_image(Path(save_pred) / PurePosixPath(key).with_suffix(".png"), pred)
+            image_writer.write_image(Path(save_pred) / PurePosixPath(key).with_suffix(".png"), pred)
         preds = {"model": pred, **(controlled.add(gray, pred) if controlled else {}), "gray": gray}
         scorer.add(truth, preds, name=key)
     result = _finish(scorer, [], skipped)

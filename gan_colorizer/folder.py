@@ -21,7 +21,7 @@ import numpy as np
 import torch.distributed as dist
 from tqdm import tqdm
 
-from gan_colorizer import color, images, runtime
+from gan_colorizer import color, image_writer, images, runtime
 from gan_colorizer.errors import ConfigError, DataError, ImageError
 from gan_colorizer.inference import HEADROOM, Colorizer, available_memory, network_memory, working_size
 from gan_colorizer.metadata import Metadata
@@ -154,7 +154,7 @@ def _write(job: _Job, loaded: _Loaded, ab: np.ndarray, encoding: _Encoding) -> N
     alike (an 8-bit file has the API's pixels), so a 16-bit scan can come back 16-bit.
     """
     rgb = color.lab_to_rgb_in_gamut(color.merge_lab(loaded.L, ab))
-    images.write_image(job.target, rgb, loaded.alpha, quality=encoding.quality, metadata=loaded.metadata,
+    image_writer.write_image(job.target, rgb, loaded.alpha, quality=encoding.quality, metadata=loaded.metadata,
                        bit_depth=encoding.bit_depth)
 
 
@@ -247,7 +247,7 @@ class _FolderRun:
     def unwritable(self, job: _Job) -> str | None:
         """Why the output cannot be written as asked (16 bits into a JPEG), known before decoding."""
         try:
-            images.output_bit_depth(job.target, bit_depth=self.encoding.bit_depth)
+            image_writer.output_bit_depth(job.target, bit_depth=self.encoding.bit_depth)
         except ImageError as err:
             return str(err)
         return None
@@ -356,7 +356,7 @@ def colorize_folder(src: Path, dst: Path, colorizer: Colorizer, request: Control
     threads decode ahead and a writer thread encodes behind the network; consecutive images of one
     working size share a network call (up to `batch_size`, and as many as fit in memory). Alpha is
     kept where the output format carries it (PNG, WebP, TIFF), and so are the input's EXIF, XMP, IPTC and
-    DPI (images.write_image); outputs are tagged sRGB. bit_depth: 8 or 16 bits per channel (16 only
+    DPI (image_writer.write_image); outputs are tagged sRGB. bit_depth: 8 or 16 bits per channel (16 only
     in PNG and TIFF; other outputs get a skip line), None for the input's depth where the output
     format holds it; jpeg_quality: 1-100 for JPEG and WebP outputs. Decoding notes (the first frame of
     an animation only, say) are printed as `path: note: ...` lines.

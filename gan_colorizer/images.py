@@ -1,21 +1,17 @@
-"""Read any image file a user has as float RGB, and write results atomically with the source's metadata.
+"""Read any image file a user has as float RGB (writing results is gan_colorizer.image_writer).
 
 Decoding: Pillow parses the header (size, frame count, orientation, metadata; no pixels), then
 OpenCV decodes the pixels (libjpeg-turbo, libwebp, libtiff, OpenJPEG, libavif): faster than
 Pillow for JPEG, and the only one of the two that keeps 16-bit colour. PNGs are decoded by Pillow
 unless 16-bit colour, because OpenCV's libpng prints its warnings and errors straight to stderr
 (16-bit colour PNGs reach it without their ancillary chunks, so only a corrupt one can make it
-print); formats OpenCV lacks (TGA, PCX, QOI) fall back to Pillow. This is the only module that knows OpenCV
-orders channels BGR. Every decoded image comes back as `rgb` float32 (H, W, 3) in [0, 1] plus an
+print); formats OpenCV lacks (TGA, PCX, QOI) fall back to Pillow. This and image_writer are the only modules that
+know OpenCV orders channels BGR. Every decoded image comes back as `rgb` float32 (H, W, 3) in [0, 1] plus an
 optional `alpha` float32 (H, W) in [0, 1], turned upright by its EXIF orientation; gray files give
 three equal channels, so a gray file and the same picture saved as RGB give the same L.
 Only a file's first frame or page is decoded; `Picture.notes` says when there were more.
-
-Writing: 8 or 16 bits per channel (16 in PNG and TIFF), the source's EXIF, XMP, IPTC and DPI
-carried over (`Picture.metadata`, see gan_colorizer.metadata), tagged sRGB, replaced atomically.
 """
 import io
-import os
 import struct
 import warnings
 from dataclasses import dataclass, field
@@ -24,12 +20,10 @@ from typing import BinaryIO
 
 import cv2
 import numpy as np
-import tifffile
 from PIL import Image
 
-from gan_colorizer.errors import ConfigError, DataError, ImageError
-from gan_colorizer.metadata import (ORIENTATION, Metadata, add_png_chunks, pillow_save_args, png_chunks, read_metadata,
-                                    tifffile_args)
+from gan_colorizer.errors import DataError, ImageError
+from gan_colorizer.metadata import ORIENTATION, Metadata, png_chunks, read_metadata
 
 # Photo formats that OpenCV or Pillow decode here. Left out: icons (ico, icns, cur), textures (dds),
 # linear-light float images (hdr, pfm, exr: not sRGB), layered documents (psd); HEIC has no decoder.
@@ -54,8 +48,6 @@ _UPRIGHT = {
 _ORIENTED_BY_DECODER = ("TIFF",)
 # Formats whose extra frames are another picture of the file (MPO: a camera's preview or depth map).
 _FRAMES_NOT_PAGES = ("MPO",)
-_ALPHA_SUFFIXES = (".png", ".webp", ".tif", ".tiff")
-_SIXTEEN_BIT_SUFFIXES = (".png", ".tif", ".tiff")
 
 # Decoder chatter must not reach the user. OpenCV logs decoder complaints (libtiff's unknown tags,
 # OpenJPEG's colour space guesses, and an ERROR line for every file it cannot read) to stderr;
@@ -325,116 +317,3 @@ def fit_within(image: np.ndarray, longest: int) -> np.ndarray:
         return image
     return cv2.resize(image, (max(1, round(width * scale)), max(1, round(height * scale))),
                       interpolation=cv2.INTER_AREA)
-
-
-def _quantize(values: np.ndarray, bits: int) -> np.ndarray:
-    """float [0, 1] (or uint8/uint16) -> uint8 or uint16, rounded: round(x * 255) or round(x * 65535).
-
-    Rounding, not truncation (which would darken every pixel by half a step). OpenCV's saturating
-    multiply rounds and clips in one pass; it runs on a 1-channel view because a scalar given for
-    a multi-channel array would scale only the first channel.
-    """
-    values = np.asarray(values)
-    target = np.uint8 if bits == 8 else np.uint16
-    if values.dtype == target:
-        return values
-    if values.dtype in (np.uint8, np.uint16):
-        values = values.astype(np.float32) / float(np.iinfo(values.dtype).max)
-    if bits == 8:  # saturate_cast(|x * 255|): the 8-bit rounding every earlier release wrote, bit for bit
-        return cv2.convertScaleAbs(np.clip(values, 0.0, 1.0), alpha=255.0).reshape(values.shape)
-    flat = np.ascontiguousarray(values, dtype=np.float32).reshape(values.shape[0], -1)
-    return cv2.multiply(flat, float(np.iinfo(target).max), dtype=cv2.CV_16U).reshape(values.shape)
-
-
-def to_uint8(rgb: np.ndarray) -> np.ndarray:
-    """float [0, 1] -> uint8 = round(x * 255), clipped; any shape."""
-    return _quantize(rgb, 8)
-
-
-def to_uint16(rgb: np.ndarray) -> np.ndarray:
-    """float [0, 1] -> uint16 = round(x * 65535), clipped; any shape. Decoding divides by 65535: exact inverse."""
-    return _quantize(rgb, 16)
-
-
-def output_bit_depth(path: Path, metadata: Metadata | None = None, bit_depth: int | None = None) -> int:
-    """Bits per channel `write_image` uses for `path`: `bit_depth` if given, else the source's where the
-    format holds it (16 for a 16-bit or float source written as PNG or TIFF), else 8.
-
-    Raises ConfigError for a depth other than 8 or 16, ImageError for 16 in a format that holds only 8.
-    """
-    suffix = Path(path).suffix.lower()
-    if bit_depth is None:
-        return 16 if metadata is not None and metadata.bit_depth >= 16 and suffix in _SIXTEEN_BIT_SUFFIXES else 8
-    if bit_depth not in (8, 16):
-        raise ConfigError(f"bit depth must be 8 or 16, got {bit_depth}")
-    if bit_depth == 16 and suffix not in _SIXTEEN_BIT_SUFFIXES:
-        raise ImageError(f"{path}: {suffix or 'this format'} holds 8 bits per channel; write .png or .tif "
-                         f"for 16-bit output")
-    return bit_depth
-
-
-def write_image(path: Path, rgb: np.ndarray, alpha: np.ndarray | None = None, *, quality: int = 95,
-                metadata: Metadata | None = None, bit_depth: int | None = None) -> None:
-    """Encode and write atomically: a crash mid-write never leaves a half file under `path`.
-
-    rgb: (H, W, 3) float in [0, 1], uint8 or uint16. alpha: (H, W) in [0, 1] or None; kept where
-    the format carries it (PNG, WebP, TIFF), dropped for JPEG and BMP.
-    quality: 1-100 for JPEG and WebP (WebP with alpha is always written at 100).
-    metadata: the source's EXIF, XMP, IPTC and DPI (`Picture.metadata`), carried where the format
-    has a place for them (see gan_colorizer.metadata). JPEG, PNG, WebP and TIFF are tagged sRGB.
-    bit_depth: 8 or 16 (PNG and TIFF only); None picks the source's depth where the format holds
-    it, else 8 (`output_bit_depth`).
-    """
-    path = Path(path)
-    if not 1 <= quality <= 100:
-        raise ConfigError(f"quality must be in 1..100, got {quality}")
-    bits = output_bit_depth(path, metadata, bit_depth)
-    suffix = path.suffix.lower()
-    pixels = _quantize(rgb, bits)
-    if alpha is not None and suffix in _ALPHA_SUFFIXES:
-        pixels = np.dstack([pixels, _quantize(alpha, bits)])
-    metadata = metadata or Metadata()
-    try:
-        encoded = _encode(pixels, suffix, quality, metadata)
-    except (cv2.error, OSError, ValueError):  # an encoder refusing these pixels or this suffix
-        encoded = None
-    if encoded is None:
-        raise ImageError(f"{path}: cannot encode as {suffix or 'an image (no suffix)'}")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        with open(tmp, "wb") as f:
-            f.write(encoded)
-        os.replace(tmp, path)
-    except OSError as err:
-        tmp.unlink(missing_ok=True)
-        raise ImageError(f"{path}: cannot write ({err.strerror})") from None
-
-
-def _encode(pixels: np.ndarray, suffix: str, quality: int, metadata: Metadata) -> bytes | None:
-    """(H, W, 3|4) RGB(A) uint8/uint16 -> the file's bytes, or None when OpenCV has no such encoder.
-
-    Each format goes to the fastest encoder that can embed the metadata. Measured on a 12 MP photo
-    in one run (OpenCV vs the other): JPEG q95 102 vs 148 ms and WebP 3.3 s either way with Pillow;
-    PNG 1.28 s with OpenCV (Pillow: 1.91 s), the metadata chunks copied in costing nothing; TIFF
-    0.93 s with OpenCV's LZW vs 0.91 s with tifffile's zlib (Pillow has no 16-bit colour mode and
-    its compressed TIFFs lose the EXIF sub-directory; OpenCV writes no TIFF metadata).
-    """
-    if suffix in (".jpg", ".jpeg", ".webp"):
-        image_format = "WEBP" if suffix == ".webp" else "JPEG"
-        buffer = io.BytesIO()
-        Image.fromarray(pixels).save(buffer, image_format, **pillow_save_args(metadata, image_format),
-                                     quality=100 if pixels.shape[2] == 4 else quality)
-        return buffer.getvalue()
-    if suffix in (".tif", ".tiff"):
-        buffer = io.BytesIO()
-        # zlib level 1 with the horizontal predictor: OpenCV's LZW speed and size on photos, at 8 or 16 bits.
-        tifffile.imwrite(buffer, pixels, photometric="rgb", compression="zlib", compressionargs={"level": 1},
-                         predictor=True, extrasamples=("unassalpha",) if pixels.shape[2] == 4 else None,
-                         **tifffile_args(metadata))
-        return buffer.getvalue()
-    bgr = cv2.cvtColor(pixels, cv2.COLOR_RGBA2BGRA if pixels.shape[2] == 4 else cv2.COLOR_RGB2BGR)
-    ok, encoded = cv2.imencode(suffix, bgr)
-    if not ok:
-        return None
-    return add_png_chunks(encoded.tobytes(), metadata) if suffix == ".png" else encoded.tobytes()

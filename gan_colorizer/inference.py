@@ -22,7 +22,7 @@ import torch
 from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
-from gan_colorizer import checkpoint, hint, images, onnx_backend
+from gan_colorizer import checkpoint, hint, image_writer, images, onnx_backend
 from gan_colorizer import color as color_module  # `color` is also the hex-colour argument of a call
 from gan_colorizer import mood as moods
 from gan_colorizer.assets import asset_path
@@ -393,4 +393,4 @@ class Colorizer:
     @staticmethod
     def render(L: np.ndarray, ab: np.ndarray) -> np.ndarray:
         """(H, W) L and (h, w, 2) a*b* -> (H, W, 3) uint8 sRGB whose L is the given one, up to 8-bit rounding."""
-        return images.to_uint8(color_module.lab_to_rgb_in_gamut(color_module.merge_lab(L, ab)))
+        return image_writer.to_uint8(color_module.lab_to_rgb_in_gamut(color_module.merge_lab(L, ab)))

@@ -4,7 +4,7 @@ import numpy as np
 import torch
 
 from gan_colorizer import color
-from gan_colorizer.images import to_uint8
+from gan_colorizer.image_writer import to_uint8
 
 
 def render_batch(L_n: torch.Tensor, ab_n: torch.Tensor) -> np.ndarray:

@@ -8,7 +8,7 @@ from click.testing import CliRunner, Result
 from PIL import Image
 from skimage import data
 
-from gan_colorizer import images, inference
+from gan_colorizer import image_writer, images, inference
 from tests.conftest import small
 from tools import colorize
 
@@ -179,10 +179,9 @@ def test_jpeg_quality_is_used(tmp_path: Path, tiny_checkpoint: Path) -> None:
 def test_a_request_the_photo_cannot_hold_is_one_note_line_and_the_file_still_comes_out(tiny_checkpoint, tmp_path):
     from click.testing import CliRunner
 
-    from gan_colorizer import images
     from tools import colorize
 
-    images.write_image(tmp_path / "in" / "white.png", np.full((40, 48, 3), 250, np.uint8))  # nearly white
+    image_writer.write_image(tmp_path / "in" / "white.png", np.full((40, 48, 3), 250, np.uint8))  # nearly white
     result = CliRunner().invoke(colorize.main, ["--in", str(tmp_path / "in"), "--out", str(tmp_path / "out"),
                                                 "--checkpoint", str(tiny_checkpoint), "--color", "#4080c0"])
     assert result.exit_code == 0, result.output

@@ -11,7 +11,7 @@ import pytest
 from PIL import Image, ImageCms, ImageOps, IptcImagePlugin
 from skimage import data as skdata
 
-from gan_colorizer import color, images
+from gan_colorizer import color, image_writer, images
 from gan_colorizer.errors import ConfigError, ImageError
 from gan_colorizer.metadata import _iptc_bytes, _photoshop_segment
 
@@ -69,7 +69,7 @@ def test_sixteen_bit_colour_keeps_every_bit():
     for suffix in (".png", ".tif"):
         picture = images.decode_image(_cv_bytes(rgb16, suffix), f"x{suffix}")
         assert picture.bit_depth == 16 and picture.metadata.bit_depth == 16
-        np.testing.assert_array_equal(images.to_uint16(picture.rgb), rgb16)
+        np.testing.assert_array_equal(image_writer.to_uint16(picture.rgb), rgb16)
 
 
 def test_one_bit_files_decode_to_black_and_white():
@@ -143,7 +143,7 @@ def test_every_listed_format_decodes(suffix):
     # What the file holds (after palette or 1-bit reduction), as Pillow or, for PAM, OpenCV reads it.
     expected = PHOTO if suffix == ".pam" else np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
     lossy = suffix in (".jpg", ".avif")  # the two libraries' decoders may round differently
-    assert np.abs(images.to_uint8(picture.rgb).astype(int) - expected).mean() <= (2.0 if lossy else 0.0)
+    assert np.abs(image_writer.to_uint8(picture.rgb).astype(int) - expected).mean() <= (2.0 if lossy else 0.0)
 
 
 def test_folder_lister_finds_gifs_and_other_formats(tmp_path):
@@ -164,7 +164,7 @@ def test_only_the_first_frame_is_decoded_with_a_note(fmt, kwargs, note):
     picture = images.decode_image(data, "x")
     assert picture.notes == [note]
     first = np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
-    assert np.abs(images.to_uint8(picture.rgb).astype(int) - first).mean() == 0.0
+    assert np.abs(image_writer.to_uint8(picture.rgb).astype(int) - first).mean() == 0.0
 
 
 def test_a_camera_jpeg_with_a_preview_image_gets_no_note():
@@ -197,7 +197,7 @@ def test_exif_orientation_is_applied_for_every_format(fmt, kwargs, orientation):
     picture = images.decode_image(_with_orientation(fmt, orientation, **kwargs), "x")
     assert picture.rgb.shape == (40, 60, 3)
     # Lossy formats differ by compression noise only; a wrong turn or flip differs by far more.
-    assert np.abs(images.to_uint8(picture.rgb).astype(int) - PHOTO).mean() < 3.0
+    assert np.abs(image_writer.to_uint8(picture.rgb).astype(int) - PHOTO).mean() < 3.0
 
 
 def test_orientation_applies_to_reduced_jpeg_decoding():
@@ -287,7 +287,7 @@ def test_bad_files_raise_one_line_errors(broken_files):
         assert str(path) in str(info.value) and "\n" not in str(info.value)
 
 
-@pytest.mark.parametrize("bits, convert, scale", [(8, images.to_uint8, 255), (16, images.to_uint16, 65535)])
+@pytest.mark.parametrize("bits, convert, scale", [(8, image_writer.to_uint8, 255), (16, image_writer.to_uint16, 65535)])
 def test_quantizing_rounds_to_nearest_and_clips(bits, convert, scale):
     steps = np.arange(0, scale + 1, max(1, scale // 1000), dtype=np.float64)
     for offset, expected in ((0.0, steps), (0.49, steps), (-0.49, steps)):
@@ -299,7 +299,7 @@ def test_quantizing_rounds_to_nearest_and_clips(bits, convert, scale):
 def test_write_is_atomic_and_round_trips(tmp_path, chelsea_48x40):
     target = tmp_path / "out" / "x.png"
     alpha = np.linspace(0, 1, 48 * 40, dtype=np.float32).reshape(40, 48)
-    images.write_image(target, chelsea_48x40, alpha)
+    image_writer.write_image(target, chelsea_48x40, alpha)
     back = images.read_image(target)
     np.testing.assert_allclose(back.rgb, chelsea_48x40, atol=0.5 / 255 + 1e-6)
     np.testing.assert_allclose(back.alpha, alpha, atol=0.5 / 255 + 1e-6)
@@ -336,7 +336,7 @@ def _photographers_jpeg() -> bytes:
 def test_metadata_is_carried_to_the_output(tmp_path, name, bit_depth, has_exif_subdir, has_iptc, has_dpi):
     picture = images.decode_image(_photographers_jpeg(), "in.jpg")
     target = tmp_path / name
-    images.write_image(target, picture.rgb, metadata=picture.metadata, bit_depth=bit_depth)
+    image_writer.write_image(target, picture.rgb, metadata=picture.metadata, bit_depth=bit_depth)
     with Image.open(target) as out:
         exif = out.getexif()
         assert out.size == (60, 40)  # the pixels were turned upright...
@@ -357,31 +357,31 @@ def test_sixteen_bit_input_gives_sixteen_bit_output_where_the_format_holds_it(tm
     picture = images.decode_image(_cv_bytes(rgb16, ".png"), "in.png")
     alpha = np.linspace(0, 1, 40 * 60, dtype=np.float32).reshape(40, 60)
     for name in ("out.png", "out.tif"):
-        images.write_image(tmp_path / name, picture.rgb, alpha, metadata=picture.metadata)
+        image_writer.write_image(tmp_path / name, picture.rgb, alpha, metadata=picture.metadata)
         back = cv2.imread(str(tmp_path / name), cv2.IMREAD_UNCHANGED)
         assert back.dtype == np.uint16
         np.testing.assert_array_equal(back[..., 2::-1], rgb16)
-        np.testing.assert_array_equal(back[..., 3], images.to_uint16(alpha))
-    images.write_image(tmp_path / "out8.png", picture.rgb, metadata=picture.metadata, bit_depth=8)
-    images.write_image(tmp_path / "out.jpg", picture.rgb, metadata=picture.metadata)
+        np.testing.assert_array_equal(back[..., 3], image_writer.to_uint16(alpha))
+    image_writer.write_image(tmp_path / "out8.png", picture.rgb, metadata=picture.metadata, bit_depth=8)
+    image_writer.write_image(tmp_path / "out.jpg", picture.rgb, metadata=picture.metadata)
     assert images.read_image(tmp_path / "out8.png").bit_depth == images.read_image(tmp_path / "out.jpg").bit_depth == 8
     with pytest.raises(ImageError, match="holds 8 bits per channel"):
-        images.write_image(tmp_path / "out16.jpg", picture.rgb, bit_depth=16)
+        image_writer.write_image(tmp_path / "out16.jpg", picture.rgb, bit_depth=16)
 
 
 def test_jpeg_quality_sets_file_size(tmp_path, chelsea_48x40):
     sizes = []
     for quality in (40, 95):
-        images.write_image(tmp_path / f"q{quality}.jpg", chelsea_48x40, quality=quality)
+        image_writer.write_image(tmp_path / f"q{quality}.jpg", chelsea_48x40, quality=quality)
         sizes.append((tmp_path / f"q{quality}.jpg").stat().st_size)
     assert sizes[0] < 0.7 * sizes[1]
     with pytest.raises(ConfigError):
-        images.write_image(tmp_path / "q0.jpg", chelsea_48x40, quality=0)
+        image_writer.write_image(tmp_path / "q0.jpg", chelsea_48x40, quality=0)
 
 
 def test_outputs_are_tagged_srgb_without_metadata(tmp_path, chelsea_48x40):
     for name in ("x.jpg", "x.png", "x.webp", "x.tif"):
-        images.write_image(tmp_path / name, chelsea_48x40)
+        image_writer.write_image(tmp_path / name, chelsea_48x40)
         with Image.open(tmp_path / name) as out:
             profile = ImageCms.ImageCmsProfile(io.BytesIO(out.info["icc_profile"]))
             assert "sRGB" in ImageCms.getProfileDescription(profile)
@@ -389,7 +389,7 @@ def test_outputs_are_tagged_srgb_without_metadata(tmp_path, chelsea_48x40):
 
 def test_sixteen_bit_png_we_write_reads_back_silently(tmp_path, capfd):
     picture = images.decode_image(_photographers_jpeg(), "in.jpg")
-    images.write_image(tmp_path / "x.png", picture.rgb, metadata=picture.metadata, bit_depth=16)
+    image_writer.write_image(tmp_path / "x.png", picture.rgb, metadata=picture.metadata, bit_depth=16)
     assert images.read_image(tmp_path / "x.png").bit_depth == 16  # through OpenCV's libpng
     assert cv2.imread(str(tmp_path / "x.png"), cv2.IMREAD_UNCHANGED).dtype == np.uint16
     assert capfd.readouterr() == ("", "")

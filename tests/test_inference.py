@@ -8,7 +8,7 @@ import torch
 from skimage import data
 from torch import nn
 
-from gan_colorizer import checkpoint, color, images, inference, models
+from gan_colorizer import checkpoint, color, image_writer, images, inference, models
 from gan_colorizer.errors import CheckpointError, ImageError
 from tests.conftest import TINY_GENERATOR, small
 
@@ -53,7 +53,7 @@ def test_written_file_keeps_lightness_where_clipping_would_not(tmp_path: Path, a
     L_in = color.rgb_to_L(rgb)
     colorizer = inference.Colorizer(ConstantChroma(ab_n))
     path = tmp_path / "out.png"
-    images.write_image(path, colorizer(rgb))
+    image_writer.write_image(path, colorizer(rgb))
     error = np.abs(color.rgb_to_L(images.read_image(path).rgb) - L_in)
     assert error.mean() <= 1.0 and np.percentile(error, 99) <= 5.0
     # Clipping channels instead moves L by far more: the test would catch a regression to it.

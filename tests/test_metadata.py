@@ -4,7 +4,7 @@ import io
 import numpy as np
 from PIL import Image, IptcImagePlugin
 
-from gan_colorizer import images
+from gan_colorizer import image_writer, images
 from gan_colorizer.metadata import Metadata, _iptc_bytes, _photoshop_segment, read_metadata
 
 PHOTO = Image.fromarray((np.arange(40 * 60 * 3).reshape(40, 60, 3) % 251).astype(np.uint8))
@@ -58,7 +58,7 @@ def test_non_ascii_captions_survive_every_output(tmp_path):
     PHOTO.save(buf, "JPEG", exif=exif, extra=_photoshop_segment(iptc))
     picture = images.decode_image(buf.getvalue(), "in.jpg")
     for name in ("x.jpg", "x.png", "x.webp", "x.tif"):
-        images.write_image(tmp_path / name, picture.rgb, metadata=picture.metadata)
+        image_writer.write_image(tmp_path / name, picture.rgb, metadata=picture.metadata)
         with Image.open(tmp_path / name) as out:
             # Pillow shows EXIF text as Latin-1; the file holds the UTF-8 bytes written above.
             assert out.getexif()[0x010E].encode("latin-1").decode() == "Café au port, 1931"

@@ -20,7 +20,7 @@ from typing import BinaryIO
 
 import numpy as np
 
-from gan_colorizer import images, mood
+from gan_colorizer import image_writer, images, mood
 from gan_colorizer.errors import ConfigError
 from gan_colorizer.folder import DEFAULT_MAX_PIXELS
 from gan_colorizer.inference import Colorizer
@@ -157,9 +157,9 @@ class PhotoService:
                         width=rgb8.shape[1], height=rgb8.shape[0], is_colour_input=not picture.is_gray,
                         folder=self._folder / secrets.token_hex(8))
         result.folder.mkdir()
-        images.write_image(result.file, rgb8, picture.alpha if settings.out_format == "png" else None)
-        images.write_image(result.before, _preview(picture.rgb), quality=85)
-        images.write_image(result.after, _preview(rgb8), quality=85)
+        image_writer.write_image(result.file, rgb8, picture.alpha if settings.out_format == "png" else None)
+        image_writer.write_image(result.before, _preview(picture.rgb), quality=85)
+        image_writer.write_image(result.after, _preview(rgb8), quality=85)
         with self._results_lock:
             self._results[result.id] = result
         return result
