@@ -67,7 +67,8 @@ def main(photos: Path, checkpoint: Path | None, requests: tuple[str, ...]) -> No
     for request in requests:
         is_colour = request.startswith("#")
         goal = np.array(resolve(None if is_colour else request, request if is_colour else None, None).mean_ab)
-        shapes = {name: [shaped_shift(u, weights(u)[name], goal) for u in plain] for name in ("uniform", "light", "shadow")}
+        shapes = {name: [shaped_shift(u, weights(u)[name], goal) for u in plain]
+                  for name in ("uniform", "light", "shadow")}
         shapes["learned + residual"] = [colorizer(g, **({"color": request} if is_colour else {"mood": request}))
                                         for g in grays]
         for name, outs in shapes.items():

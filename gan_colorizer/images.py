@@ -5,11 +5,11 @@ OpenCV decodes the pixels (libjpeg-turbo, libwebp, libtiff, OpenJPEG, libavif): 
 Pillow for JPEG, and the only one of the two that keeps 16-bit colour. PNGs are decoded by Pillow
 unless 16-bit colour, because OpenCV's libpng prints its warnings and errors straight to stderr
 (16-bit colour PNGs reach it without their ancillary chunks, so only a corrupt one can make it
-print); formats OpenCV lacks (TGA, PCX, QOI) fall back to Pillow. This and image_writer are the only modules that
-know OpenCV orders channels BGR. Every decoded image comes back as `rgb` float32 (H, W, 3) in [0, 1] plus an
-optional `alpha` float32 (H, W) in [0, 1], turned upright by its EXIF orientation; gray files give
-three equal channels, so a gray file and the same picture saved as RGB give the same L.
-Only a file's first frame or page is decoded; `Picture.notes` says when there were more.
+print); formats OpenCV lacks (TGA, PCX, QOI) fall back to Pillow. This module and image_writer are
+the only ones that know OpenCV orders channels BGR. Every decoded image comes back as `rgb` float32
+(H, W, 3) in [0, 1] plus an optional `alpha` float32 (H, W) in [0, 1], turned upright by its EXIF
+orientation; gray files give three equal channels, so a gray file and the same picture saved as RGB
+give the same L. Only a file's first frame or page is decoded; `Picture.notes` says when there were more.
 """
 import io
 import struct
