@@ -22,14 +22,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from gan_colorizer import Colorizer, images  # noqa: E402
 from gan_colorizer.color import lab_to_rgb_in_gamut, rgb_to_lab  # noqa: E402
-from gan_colorizer.evaluate import gray_version  # noqa: E402
+from gan_colorizer.evaluate import achieved_stats, gray_version  # noqa: E402
 from gan_colorizer.feature_metrics import load_lpips, lpips_distances  # noqa: E402
 from gan_colorizer.image_writer import to_uint8  # noqa: E402
 from gan_colorizer.mood import resolve  # noqa: E402
 
 
 def mean_ab(rgb8: np.ndarray) -> np.ndarray:
-    return rgb_to_lab(rgb8.astype(np.float32) / 255.0)[..., 1:].reshape(-1, 2).mean(0)
+    """The written image's mean a*b*, measured as the evaluator measures it."""
+    return np.array(achieved_stats(rgb8).mean_ab)
 
 
 def shaped_shift(rgb8: np.ndarray, weight: np.ndarray, goal: np.ndarray) -> np.ndarray:
