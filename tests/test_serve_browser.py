@@ -101,6 +101,8 @@ def test_upload_colorize_and_download_one_and_all(browser, app, photos, tmp_path
     expect(visit.cards("done")).to_have_count(2, timeout=30_000)
     expect(visit.page.locator("#status")).to_have_text("2 of 2 colorized")
     for image in visit.page.locator(".card img").all():  # before and after previews really loaded
+        # a busy machine may still be fetching a preview: wait for its load or error event first
+        image.evaluate("img => img.complete || new Promise(done => { img.onload = img.onerror = done; })")
         assert image.evaluate("img => img.complete && img.naturalWidth > 0")
     assert any("mood=warm" in url for url in visit.requests)
 
