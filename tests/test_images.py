@@ -293,7 +293,21 @@ def test_quantizing_rounds_to_nearest_and_clips(bits, convert, scale):
     for offset, expected in ((0.0, steps), (0.49, steps), (-0.49, steps)):
         values = np.clip((steps + offset) / scale, 0.0, 1.0).astype(np.float32)
         np.testing.assert_array_equal(convert(np.stack([values] * 3, axis=-1)), np.stack([expected] * 3, axis=-1))
-    assert convert(np.array([[-0.2, 1.3, np.nan]], np.float32)).tolist() == [[0, scale, 0]]
+    assert convert(np.array([[-0.2, 1.3]], np.float32)).tolist() == [[0, scale]]
+
+
+@pytest.mark.parametrize("value, expected", [(np.nan, 0), (np.inf, 1), (-np.inf, 0)], ids=["nan", "+inf", "-inf"])
+@pytest.mark.parametrize("convert, scale", [(image_writer.to_uint8, 255), (image_writer.to_uint16, 65535)],
+                         ids=["8-bit", "16-bit"])
+def test_quantizing_maps_nan_and_inf_to_a_fixed_value(convert, scale, value, expected):
+    """NaN -> 0, +inf -> full scale, -inf -> 0 in every OpenCV release (5.1 turned NaN white)."""
+    for dtype in (np.float32, np.float64):
+        pixels = np.full((2, 3, 3), 0.5, dtype)
+        pixels[1, 2, 1] = value
+        quantized = convert(pixels)
+        assert quantized[1, 2, 1] == expected * scale
+        assert (np.delete(quantized.reshape(-1), 3 * 5 + 1) == round(0.5 * scale)).all()  # the rest untouched
+        np.testing.assert_array_equal(pixels[1, 2, 1], value)  # the caller's array is left as it was
 
 
 def test_write_is_atomic_and_round_trips(tmp_path, chelsea_48x40):
