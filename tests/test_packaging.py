@@ -5,6 +5,9 @@ The wheel itself (built, installed in a fresh environment and run outside the ch
 """
 import configparser
 import importlib
+import importlib.metadata
+import importlib.util
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -96,3 +99,61 @@ def test_packaged_copy_wins_over_the_checkout(tmp_path, monkeypatch):
     monkeypatch.setattr(assets.resources, "files", lambda package: packaged)
     assert assets.asset_path("configs") == packaged / "configs"
     assert assets.asset_path("checkpoints/default.pt") == ROOT / "checkpoints" / "default.pt"
+
+
+def _requirement_names(lines: str) -> set[str]:
+    """'torch>=2.1  # why' lines -> {'torch'}, lower-cased as pip compares them."""
+    names = set()
+    for line in lines.splitlines():
+        line = line.split("#")[0].strip()
+        if line:
+            names.add(re.split(r"[<>=!~\[; ]", line)[0].lower())
+    return names
+
+
+def test_a_colorizing_install_leaves_the_training_stack_to_the_train_extra():
+    """install_requires is what colorizing needs; [train] holds what cli.TRAIN_MODULES import, and a checkout's
+    requirements.txt still installs everything (so its tests run in full)."""
+    from gan_colorizer import cli
+
+    parser = configparser.ConfigParser()
+    parser.read(ROOT / "setup.cfg")
+    lean = _requirement_names(parser["options"]["install_requires"])
+    extras = {name: _requirement_names(parser["options.extras_require"][name]) for name in ("train", "onnx")}
+    owners = importlib.metadata.packages_distributions()
+    assert extras["train"] == {owners[module][0].lower() for module in cli.TRAIN_MODULES}
+    assert not lean & extras["train"]
+    assert _requirement_names((ROOT / "requirements.txt").read_text()) == lean | extras["train"] | extras["onnx"] | {"pytest"}
+
+
+def test_colorizing_runs_without_the_training_stack():
+    """The CLI, the API, the web app and ONNX export import none of the [train] extra's modules, and
+    colorizing a photo with the bundled model needs none of them either (they are made unimportable)."""
+    from gan_colorizer import cli
+
+    script = ("import sys\n"
+              f"for name in {cli.TRAIN_MODULES!r}:\n"
+              "    sys.modules[name] = None  # import fails as if not installed\n"
+              "import numpy as np\n"
+              "from gan_colorizer import folder, inference, onnx_backend\n"
+              "from gan_colorizer.app import server, service\n"
+              "from gan_colorizer.cli import colorize, export, serve\n"
+              "rgb = inference.Colorizer.from_checkpoint()(np.linspace(0, 1, 48 * 40, dtype=np.float32).reshape(40, 48))\n"
+              "print(rgb.shape)\n")
+    run = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == "(40, 48, 3)"
+
+
+@pytest.mark.parametrize("tool, args", [("pretrain", ["--data", "photos.zip", "--out", "run"]),
+                                        ("train_gan", ["--data", "photos.zip", "--out", "run"]),
+                                        ("evaluate", ["--pred", "a", "--gt", "b"])])
+def test_training_and_evaluation_without_the_train_extra_say_what_to_install(tool, args, monkeypatch):
+    """One line naming the extra, before any work (the paths given do not even exist)."""
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *rest: None if name == "lpips" else real_find_spec(name, *rest))
+    result = CliRunner().invoke(importlib.import_module(f"gan_colorizer.cli.{tool}").main, args)
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit)
+    assert result.output == ("Error: " + tool.replace("_", "-") + " needs the [train] extra (lpips not installed): "
+                             "pip install 'gan_colorizer[train]'\n")

@@ -9,6 +9,7 @@ inside their bodies, and this module imports none at load time.
 Under torchrun every rank runs the tool; only rank 0 speaks (INFO logs, the summary, `Error:` lines),
 the others log warnings only and exit with the same status.
 """
+import importlib.util
 import logging
 from collections.abc import Callable
 from pathlib import Path
@@ -20,6 +21,21 @@ from gan_colorizer.assets import asset_path
 from gan_colorizer.errors import ColorizerError
 
 CONFIGS = asset_path("configs")
+# What training and evaluation import beyond a colorizing install: setup.cfg's [train] extra, by module
+# name (scikit-image, TensorBoard, LPIPS, pytorch-fid). tests/test_packaging.py keeps the two in step.
+TRAIN_MODULES = ("skimage", "tensorboard", "lpips", "pytorch_fid")
+
+
+def require_train_extra(command: str) -> None:
+    """Stop in one line, before any work, when the [train] extra is not installed.
+
+    Without it the command would fail minutes later (at the first validation) or with an import
+    traceback; a photographer's `pip install gan_colorizer` leaves it out on purpose.
+    """
+    missing = [name for name in TRAIN_MODULES if importlib.util.find_spec(name) is None]
+    if missing:
+        raise click.ClickException(f"{command} needs the [train] extra ({', '.join(missing)} not installed): "
+                                   f"pip install 'gan_colorizer[train]'")
 
 
 def version_option(func: Callable) -> Callable:

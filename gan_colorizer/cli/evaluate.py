@@ -59,6 +59,7 @@ def main(pred: Path | None, gt: Path | None, checkpoint: Path | None, data_paths
         raise click.ClickException("--save-pred, --mood, --color, --temperature, --reference and --degrade need "
                                    "--checkpoint")
     control = {**requests, "strength": strength} if is_controlled else None
+    cli.require_train_extra("evaluate")
     from gan_colorizer import evaluate, runtime  # torch: not needed for --help or a usage error
 
     try:

@@ -19,6 +19,7 @@ from gan_colorizer.errors import ColorizerError
 def main(data_paths: tuple[Path, ...], out: Path, config_path: Path | None, steps: int | None, batch_size: int | None,
          device: str, resume: bool, sets: tuple[str, ...], export: Path | None, init: Path | None) -> None:
     """Pretrain a colorization generator with L1 loss on a*b* (TensorBoard logs in --out)."""
+    cli.require_train_extra("pretrain")
     from gan_colorizer import runtime, train  # torch: not needed for --help
 
     cli.setup_logging()

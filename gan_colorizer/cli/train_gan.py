@@ -20,6 +20,7 @@ from gan_colorizer.errors import ColorizerError
 def main(data_paths: tuple[Path, ...], out: Path, config_path: Path | None, steps: int | None, batch_size: int | None,
          device: str, resume: bool, sets: tuple[str, ...], export: Path | None, init: Path | None) -> None:
     """GAN fine-tuning with L1 + adversarial (+ optional LPIPS and colourfulness) generator losses."""
+    cli.require_train_extra("train-gan")
     from gan_colorizer import adversarial, runtime  # torch: not needed for --help
 
     cli.setup_logging()
