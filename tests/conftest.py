@@ -75,6 +75,13 @@ def encoded(rgb8: np.ndarray, suffix: str) -> bytes:
     return buf.tobytes()
 
 
+def with_stray_bytes(jpeg: bytes) -> bytes:
+    """The JPEG with 5 bytes of junk before its first quantization table (DQT marker 0xdb), as in a photo
+    of our data: libjpeg decodes it but prints "Corrupt JPEG data: 5 extraneous bytes before marker 0xdb"."""
+    marker = jpeg.index(b"\xff\xdb")
+    return jpeg[:marker] + b"hello" + jpeg[marker:]
+
+
 @pytest.fixture
 def broken_files(tmp_path: Path) -> dict[str, Path]:
     """Files a user's folder may hold that are not usable images."""

@@ -12,7 +12,7 @@ from torch.utils.data import DataLoader
 from gan_colorizer import data
 from gan_colorizer.config import DataConfig, DegradeConfig
 from gan_colorizer.errors import ConfigError, DataError
-from tests.conftest import encoded, write_png
+from tests.conftest import encoded, with_stray_bytes, write_png
 
 
 def test_split_is_reproducible_disjoint_and_equal_for_folder_and_zip(photo_dir, photo_zip):
@@ -151,6 +151,19 @@ def test_unreadable_files_are_reported_again_from_the_cache(photo_dir, broken_fi
     split = data.scan(data.PhotoSource(photo_dir), DataConfig())
     assert split.unreadable == ["truncated.jpg"] and first[0].startswith("skipped truncated.jpg: ")
     assert [r.getMessage() for r in caplog.records if r.getMessage().startswith("skipped")] == first
+
+
+def test_a_damaged_photo_is_reported_once_per_check_and_never_by_the_decoder(photo_dir, capfd, caplog):
+    """A JPEG libjpeg complains about at every read trains as decoded; the check names it once per run."""
+    (photo_dir / "junk.jpg").write_bytes(with_stray_bytes(encoded(skdata.coffee()[:64, :80], ".jpg")))
+    for run in ("checks", "reads the cache"):
+        caplog.clear()
+        split = data.scan(data.PhotoSource(photo_dir), DataConfig(val_fraction=0.0))
+        assert "junk.jpg" in split.train, run
+        assert [r.getMessage() for r in caplog.records if "junk.jpg" in r.getMessage()] == [
+            "junk.jpg: damaged JPEG: decoded without 5 extraneous bytes before marker 0xdb"], run
+    data.PhotoSource(photo_dir).decode("junk.jpg")  # as training reads it
+    assert capfd.readouterr().err == ""
 
 
 def test_a_damaged_cache_is_ignored_and_rebuilt(photo_zip, monkeypatch, caplog):

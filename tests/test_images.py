@@ -14,6 +14,7 @@ from skimage import data as skdata
 from gan_colorizer import color, image_writer, images
 from gan_colorizer.errors import ConfigError, ImageError
 from gan_colorizer.metadata import _iptc_bytes, _photoshop_segment
+from tests.conftest import with_stray_bytes
 
 
 def _pil_bytes(image: Image.Image, fmt: str, **kwargs) -> bytes:
@@ -264,6 +265,7 @@ def _awkward_files() -> dict[str, bytes]:
         "truncated.gif": _pil_bytes(UPRIGHT, "GIF")[:500],
         "corrupt-exif.jpg": jpeg[:2] + b"\xff\xe1" + struct.pack(">H", len(bad_exif) + 2) + bad_exif + jpeg[2:],
         "corrupt.jpg": jpeg[:300] + bytes(50) + jpeg[350:],
+        "stray-bytes.jpg": with_stray_bytes(jpeg),
         "truncated.avif": _pil_bytes(UPRIGHT, "AVIF")[:200],
         "text.bmp": b"BM this is not a bitmap",
     }
@@ -278,6 +280,18 @@ def test_decoders_print_nothing(capfd):
                 assert str(err).startswith(name) and "\n" not in str(err)
     assert capfd.readouterr() == ("", "")
     assert [str(w.message) for w in caught] == []
+
+
+@pytest.mark.parametrize("reduce", [1, 2])
+def test_stray_bytes_in_a_jpeg_header_are_noted_once_and_decoded_silently(reduce, capfd):
+    """libjpeg skips them but prints a line at every decode; the bytes are cut before it sees them."""
+    sound = _cv_bytes(PHOTO, ".jpg")
+    picture = images.decode_image(with_stray_bytes(sound), "scan.jpg", reduce)
+    assert capfd.readouterr() == ("", "")
+    assert picture.damage == "damaged JPEG: decoded without 5 extraneous bytes before marker 0xdb"
+    assert picture.notes == [picture.damage] and picture.reduced == reduce
+    np.testing.assert_array_equal(picture.rgb, images.decode_image(sound, "sound.jpg", reduce).rgb)
+    assert images.decode_image(sound, "sound.jpg").damage == ""
 
 
 def test_bad_files_raise_one_line_errors(broken_files):

@@ -6,7 +6,9 @@ per file: its table is cached beside the data (`.<folder or zip name>.gan_colori
 to it) or, where that is read-only, in the user cache folder ($XDG_CACHE_HOME or ~/.cache, under
 gan_colorizer/). Each cached entry holds its file's size and mtime (a zip entry's size and CRC), so a
 later run, whatever its --out, decodes only new and changed files. Under torch.distributed, rank 0
-checks while the other ranks wait, and they then read its cache.
+checks while the other ranks wait, and they then read its cache. The check's summary names each
+unreadable photo, and each damaged one that decodes anyway (`Picture.damage`), once per run, so
+the damage is not repeated at every read of the photo in training.
 
 The split shuffles each source's sorted keys with `random.Random(seed)`, as if it were alone. With
 several sources, copies of one photo (the same file name stem in two sources, e.g. a full-resolution
@@ -37,7 +39,7 @@ from gan_colorizer.errors import ColorizerError, DataError, ImageError
 
 log = logging.getLogger(__name__)
 
-CACHE_VERSION = 1  # bump when what a check measures changes (decode size, colourfulness formula)
+CACHE_VERSION = 2  # bump when what a check measures changes (decode size, colourfulness formula, damage)
 CHECK_REDUCE = 4  # decode at 1/4 size: colourfulness and the short side need no more
 _PARALLEL_MIN = 64  # fewer photos to check than this are decoded in-process: a pool's start costs more
 _SEPARATOR = "\0"  # between keys in the cache: the one character no file name holds
@@ -53,16 +55,17 @@ class PhotoTable:
     short_sides: np.ndarray  # (N,) int32: approximate shorter side in pixels; 0 = unreadable
     colourfulness: np.ndarray  # (N,) float32: Hasler-Süsstrunk (color.colourfulness); nan = unreadable
     reasons: dict[str, str]  # unreadable key -> one-line reason
+    damaged: dict[str, str] = field(default_factory=dict)  # readable key -> what was wrong (Picture.damage)
     decoded: int = 0  # photos this call decoded; 0 when everything came from the cache
 
 
 def check_photo(source: PhotoSource, key: str) -> tuple[int, float, str]:
-    """(short side, colourfulness, '') of one photo, or (0, nan, reason) when it cannot be decoded."""
+    """(short side, colourfulness, damage or '') of one photo, or (0, nan, reason) when it cannot be decoded."""
     try:
         picture = source.decode(key, reduce=CHECK_REDUCE)
     except ImageError as err:
         return 0, math.nan, str(err)
-    return min(picture.rgb.shape[:2]) * picture.reduced, color.colourfulness(picture.rgb), ""
+    return min(picture.rgb.shape[:2]) * picture.reduced, color.colourfulness(picture.rgb), picture.damage
 
 
 def check_photos(source: PhotoSource, workers: int | None = None) -> PhotoTable:
@@ -77,10 +80,10 @@ def check_photos(source: PhotoSource, workers: int | None = None) -> PhotoTable:
     cached = load_cache(source.root)
     todo = np.flatnonzero(~_reuse(cached, table)) if cached is not None else np.arange(count)
     results = _check_all(source, [keys[index] for index in todo], workers)
-    for index, (short, colourfulness, reason) in zip(todo, results):
+    for index, (short, colourfulness, remark) in zip(todo, results):
         table.short_sides[index], table.colourfulness[index] = short, colourfulness
-        if reason:
-            table.reasons[keys[index]] = reason
+        if remark:
+            (table.reasons if short == 0 else table.damaged)[keys[index]] = remark
     table.decoded = len(todo)
     if table.decoded or cached is None or len(cached.keys) != count:
         save_cache(source.root, table)
@@ -99,6 +102,9 @@ def _reuse(cached: PhotoTable, table: PhotoTable) -> np.ndarray:
     table.colourfulness[hit] = cached.colourfulness[found[hit]]
     for index in np.flatnonzero(hit & (table.short_sides == 0)):
         table.reasons[table.keys[index]] = cached.reasons[table.keys[index]]
+    is_reused = np.zeros(len(cached.keys), bool)  # by cached position: looked up only for the few damaged keys
+    is_reused[found[hit]] = True
+    table.damaged.update((key, damage) for key, damage in cached.damaged.items() if is_reused[position[key]])
     return hit
 
 
@@ -175,13 +181,16 @@ def _read_cache(path: Path) -> PhotoTable | None:
             stamps, short_sides = arrays["stamps"].astype(np.int64), arrays["short_sides"].astype(np.int32)
             colourfulness = arrays["colourfulness"].astype(np.float32)
             reasons = arrays["reasons"].tobytes().decode().split(_SEPARATOR)
+            damaged_keys = arrays["damaged_keys"].tobytes().decode().split(_SEPARATOR)
+            damage = arrays["damage"].tobytes().decode().split(_SEPARATOR)
     except Exception:  # foreign or damaged bytes fail np.load in many ways (zip, header, dtype, key, utf-8)
         return None
     unreadable = [key for key, short in zip(keys, short_sides) if short == 0]
     if not (stamps.shape == (len(keys), 2) and short_sides.shape == colourfulness.shape == (len(keys),)
-            and len(reasons) == max(1, len(unreadable))):
+            and len(reasons) == max(1, len(unreadable)) and len(damaged_keys) == len(damage)):
         return None
-    return PhotoTable(keys, stamps, short_sides, colourfulness, dict(zip(unreadable, reasons)))
+    return PhotoTable(keys, stamps, short_sides, colourfulness, dict(zip(unreadable, reasons)),
+                      {key: text for key, text in zip(damaged_keys, damage) if key})  # no key is '': none damaged
 
 
 def save_cache(root: Path, table: PhotoTable) -> Path | None:
@@ -190,7 +199,9 @@ def save_cache(root: Path, table: PhotoTable) -> Path | None:
     arrays = {"version": np.array(CACHE_VERSION),
               "keys": np.frombuffer(_SEPARATOR.join(table.keys).encode(), np.uint8),
               "stamps": table.stamps, "short_sides": table.short_sides, "colourfulness": table.colourfulness,
-              "reasons": np.frombuffer(_SEPARATOR.join(table.reasons[key] for key in unreadable).encode(), np.uint8)}
+              "reasons": np.frombuffer(_SEPARATOR.join(table.reasons[key] for key in unreadable).encode(), np.uint8),
+              "damaged_keys": np.frombuffer(_SEPARATOR.join(table.damaged).encode(), np.uint8),
+              "damage": np.frombuffer(_SEPARATOR.join(table.damaged.values()).encode(), np.uint8)}
     error = "no writable cache folder"
     for path in cache_locations(root):
         if path.parent.is_dir() and not _is_writable(path.parent):
@@ -279,6 +290,8 @@ def scan(source: PhotoSource | MultiSource, cfg: DataConfig, workers: int | None
         train_sides.append(table.short_sides[chosen["train"]])
         for index in np.flatnonzero(~readable):
             log.warning("skipped %s%s", prefix, table.reasons[table.keys[index]])
+        for key, damage in table.damaged.items():
+            log.warning("%s%s: %s", prefix, key, damage)
     split.short_sides = np.concatenate(train_sides).astype(np.int32)
     _report(split, source, cfg)
     return split
