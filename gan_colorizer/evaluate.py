@@ -351,7 +351,13 @@ def format_table(table: dict[str, dict[str, float]], lpips_net: str = "squeeze")
                  for key, _, spec in columns]
         lines.append(f"{label:<7}" + " ".join(cells))
     n = next(iter(table.values()))["n"] if table else 0
-    lines.append(f"LPIPS {lpips_net}; FID-lite and KID over n={n} images: compare FID-lite only at equal n.")
+    footer = []  # names only the networks that ran: a missing one's columns are all '-'
+    if any(math.isfinite(row["lpips"]) for row in table.values()):
+        footer.append(f"LPIPS {lpips_net}")
+    if any(math.isfinite(row["fid_lite"]) for row in table.values()):
+        footer.append(f"FID-lite and KID over n={n} images: compare FID-lite only at equal n")
+    if footer:
+        lines.append("; ".join(footer) + ".")
     return "\n".join(lines)
 
 

@@ -116,9 +116,26 @@ def test_missing_weights_leave_their_columns_out_and_the_rest_is_scored(folders,
     assert len(left_out) == 2
     assert left_out[0].startswith("LPIPS left out") and feature_metrics.LPIPS_NETS[net] in left_out[0]
     assert left_out[1].startswith("FID-lite and KID left out") and feature_metrics.INCEPTION_WEIGHTS in left_out[1]
+    assert "LPIPS" not in result.output.splitlines()[-1] and "FID-lite" not in result.output.splitlines()[-1]
     table = json.loads(json_path.read_text())
     assert table["model"]["lpips"] is None and table["model"]["kid"] is None and table["model"]["psnr"] == 100.0
     assert table["gray"]["psnr"] < 100 and 0 < table["gray"]["ab_far"] <= 1
+
+
+@pytest.mark.parametrize("measured, footer", [
+    ({"lpips", "fid_lite", "kid"}, "LPIPS alex; FID-lite and KID over n=25 images: compare FID-lite only at equal n."),
+    ({"fid_lite", "kid"}, "FID-lite and KID over n=25 images: compare FID-lite only at equal n."),
+    ({"lpips"}, "LPIPS alex."),
+    (set(), None),
+], ids=["both", "no-lpips", "no-inception", "neither"])
+def test_the_table_footer_names_only_the_networks_that_ran(measured, footer):
+    """With LPIPS or Inception weights missing, their columns are '-' and the footer does not name them."""
+    row = {key: 0.5 if key in measured or key not in ("lpips", "fid_lite", "kid") else math.nan
+           for key in metrics.COLUMNS}
+    row["n"] = 25
+    lines = evaluate.format_table({"model": row, "gray": dict(row)}, "alex").splitlines()
+    assert len(lines) == 3 + (footer is not None)
+    assert footer is None or lines[-1] == footer
 
 
 @pytest.mark.parametrize("args", [
