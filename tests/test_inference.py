@@ -203,3 +203,17 @@ def test_colorizer_takes_a_path(tmp_path: Path, tiny_checkpoint: Path) -> None:
     np.testing.assert_array_equal(colorizer(path), expected)
     with pytest.raises(ImageError, match="missing.png"):
         colorizer(tmp_path / "missing.png")
+
+
+@pytest.mark.parametrize("size", [(300, 451), (257, 383), (131, 97)])
+def test_the_bundled_model_paints_no_strip_along_the_frame(size: tuple[int, int]) -> None:
+    """Zero-padded convolutions see the frame's edge; inference mirrors a margin around the input so the
+    outermost rows and columns get the chroma of their neighbours (a strip was 7.9 units above them)."""
+    height, width = size
+    rgb = small(data.chelsea(), width, height).astype(np.float32) / 255.0
+    out = inference.Colorizer.from_checkpoint()(rgb)
+    lab = color.rgb_to_lab(out.astype(np.float32) / 255.0)
+    chroma = np.hypot(lab[..., 1], lab[..., 2])
+    for side in (chroma, chroma[::-1], chroma.T, chroma.T[::-1]):  # top, bottom, left, right as rows
+        edge, inside = side[:2].mean(), side[4:10].mean()
+        assert abs(edge - inside) < 3.0, (edge, inside)
