@@ -17,6 +17,7 @@ from gan_colorizer.models import build
 from gan_colorizer.runtime import unwrap
 
 FORMAT = 1
+ADDABLE_ARGS = ("points",)  # builder flags whose new weights start at zero: a trained generator may gain them
 
 
 def save(path: Path, payload: dict) -> None:
@@ -56,11 +57,20 @@ def network_entry(name: str, args: dict, module: nn.Module) -> dict:
     return {"name": name, "args": dict(args), "state_dict": unwrap(module).state_dict()}
 
 
-def build_network(entry: dict, path: Path) -> nn.Module:
-    """Rebuild a network from its checkpoint entry; any mismatch is a one-line CheckpointError."""
+def build_network(entry: dict, path: Path, added: dict | None = None) -> nn.Module:
+    """Rebuild a network from its checkpoint entry; any mismatch is a one-line CheckpointError.
+
+    added: builder flags (ADDABLE_ARGS) the recorded network lacks; the weights they bring are the only
+    ones the file may lack, and only while they are all zero as built (a gained capability that
+    starts out doing nothing).
+    """
     try:
-        module = build(entry["name"], **entry.get("args", {}))
-        module.load_state_dict(entry["state_dict"])
+        module = build(entry["name"], **{**entry.get("args", {}), **(added or {})})
+        loaded = module.load_state_dict(entry["state_dict"], strict=not added)
+        fresh = module.state_dict()
+        strays = loaded.unexpected_keys + [key for key in loaded.missing_keys if fresh[key].any()]
+        if strays:
+            raise RuntimeError(f"the file does not fit {strays[0]}")
     except (KeyError, TypeError, ConfigError, RuntimeError) as err:
         first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise CheckpointError(f"{path}: network does not match its recorded architecture ({first_line})") from None
@@ -76,12 +86,14 @@ def load_generator(path: Path, device: torch.device | str = "cpu", use_ema: bool
     return generator_from(ckpt, path, device, use_ema), ckpt
 
 
-def generator_from(ckpt: dict, path: Path, device: torch.device | str = "cpu", use_ema: bool = True) -> nn.Module:
-    """The generator of a checkpoint already read (`read`), so a command reads each file once."""
-    generator = build_network(ckpt["generator"], path)
+def generator_from(ckpt: dict, path: Path, device: torch.device | str = "cpu", use_ema: bool = True,
+                   added: dict | None = None) -> nn.Module:
+    """The generator of a checkpoint already read (`read`), so a command reads each file once;
+    added: capabilities to gain (`build_network`)."""
+    generator = build_network(ckpt["generator"], path, added)
     if use_ema and ckpt.get("ema") is not None:
         try:
-            generator.load_state_dict(ckpt["ema"])
+            generator.load_state_dict(ckpt["ema"], strict=not added)
         except RuntimeError:
             raise CheckpointError(f"{path}: EMA weights do not match the generator") from None
     return generator.to(device).eval()

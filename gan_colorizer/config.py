@@ -122,6 +122,7 @@ class TrainConfig:
     freeze_encoder_layers: int = 0  # first N pretrained encoder blocks kept fixed: generic edges, ~30 % faster steps
     val_every: int = 500
     log_every: int = 25
+    progress_interval: float = 10.0  # s between progress lines when stderr is not a terminal (a log, nohup)
     grid_images: int = 6  # fixed val photos shown in TensorBoard
     seed: int = 0  # weight init and augmentation
     amp: bool = True  # mixed precision, used on CUDA only
@@ -144,6 +145,8 @@ class TrainConfig:
         _check(self.grid_images >= 0, "train.grid_images", f"must be >= 0, got {self.grid_images}")
         for key in ("perceptual_weight", "colourfulness_weight"):
             _check(getattr(self, key) >= 0, f"train.{key}", f"must be >= 0, got {getattr(self, key)}")
+        _check(self.progress_interval >= 0, "train.progress_interval",
+               f"must be >= 0, got {self.progress_interval}")
         _check(self.max_minutes >= 0, "train.max_minutes", f"must be >= 0 (0 = no limit), got {self.max_minutes}")
 
 
@@ -235,12 +238,38 @@ class HintConfig:
 
 
 @dataclass(frozen=True)
+class PointsConfig:
+    """How a generator that takes colour points is taught to follow them (gan_colorizer.points).
+
+    Zhang et al. 2017's sampler: a share p_none of the samples gets no points (the automatic task);
+    the others a geometric number of points with mean mean_count (at least 1), each a square patch
+    of side uniform in [patch_min, patch_max] px whose colour is the truth's mean a*b* over it,
+    centred at a normal draw around the crop's centre (std centre_std of its side; users click on
+    subjects more than on borders).
+    """
+
+    p_none: float = 0.25
+    mean_count: float = 7.0
+    patch_min: int = 1
+    patch_max: int = 9
+    centre_std: float = 0.25
+
+    def __post_init__(self) -> None:
+        _check(0.0 <= self.p_none <= 1.0, "points.p_none", f"must be in [0, 1], got {self.p_none}")
+        _check(self.mean_count >= 1.0, "points.mean_count", f"must be at least 1, got {self.mean_count}")
+        _check(1 <= self.patch_min <= self.patch_max, "points.patch_min",
+               f"must be at least 1 and at most patch_max, got {self.patch_min}")
+        _check(self.centre_std > 0, "points.centre_std", f"must be positive, got {self.centre_std}")
+
+
+@dataclass(frozen=True)
 class RunConfig:
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     gan: GanConfig = field(default_factory=GanConfig)
     hint: HintConfig = field(default_factory=HintConfig)
+    points: PointsConfig = field(default_factory=PointsConfig)
 
 
 def _coerce(value: Any, kind: Any, key: str) -> Any:

@@ -8,8 +8,6 @@ and is skipped; the rest still come out. Ctrl-C or SIGTERM stops the run between
 written file whole; the ranks' reports are gathered into one.
 """
 import signal
-import sys
-import time
 from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -21,7 +19,7 @@ import numpy as np
 import torch.distributed as dist
 from tqdm import tqdm
 
-from gan_colorizer import color, image_writer, images, runtime
+from gan_colorizer import color, image_writer, images, progress, runtime
 from gan_colorizer.errors import ConfigError, DataError, ImageError
 from gan_colorizer.inference import HEADROOM, Colorizer, available_memory, network_memory, working_size
 from gan_colorizer.metadata import Metadata
@@ -30,8 +28,7 @@ from gan_colorizer.mood import Control
 # A 100 MP scan needs about 4 GB while it is processed (float32 L, Lab and RGB copies at full size).
 DEFAULT_MAX_PIXELS = 100_000_000
 OUTPUT_FORMATS = ("jpg", "png", "webp", "tif", "bmp")
-# Seconds between progress lines when stderr is not a terminal (a log file, nohup.out, a pipe).
-DEFAULT_PROGRESS_INTERVAL = 10.0
+DEFAULT_PROGRESS_INTERVAL = progress.DEFAULT_INTERVAL  # s between lines when stderr is not a terminal
 # Full-size images alive at once: one decoding while another renders (measured: 61 bytes per pixel
 # of one photo with six 12 MP photos in a row, twice inference.FULL_RES_BYTES_PER_PIXEL).
 FULL_SIZE_IMAGES_IN_FLIGHT = 2
@@ -158,54 +155,6 @@ def _write(job: _Job, loaded: _Loaded, ab: np.ndarray, encoding: _Encoding) -> N
                        bit_depth=encoding.bit_depth)
 
 
-def _duration(seconds: float) -> str:
-    if seconds < 90:
-        return f"{seconds:.0f} s"
-    if seconds < 90 * 60:
-        return f"{seconds / 60:.0f} min"
-    return f"{seconds / 3600:.1f} h"
-
-
-class ProgressLines:
-    """Progress for logs and pipes: `colorize: 120/5000 (2.4 %) 3.1 img/s, ETA 26 min` every `interval` s.
-
-    tqdm redraws its bar in place with carriage returns, which a log file or nohup.out keeps as one
-    ever-growing line; these are whole lines, at most one per interval, on stderr like the bar. The
-    rate counts the images of this run only (not outputs that were already there).
-    """
-
-    def __init__(self, total: int, initial: int, interval: float) -> None:
-        self.total, self.done, self.interval = total, initial, interval
-        self.done_before = initial
-        self.start = self.last = time.monotonic()
-
-    def update(self, count: int = 1) -> None:
-        self.done += count
-        now = time.monotonic()
-        if now - self.last >= self.interval:
-            self.last = now
-            tqdm.write(self.line(now - self.start), file=sys.stderr)
-
-    def line(self, elapsed: float) -> str:
-        """The progress line after `elapsed` seconds."""
-        rate = (self.done - self.done_before) / elapsed if elapsed > 0 else 0.0
-        eta = f"ETA {_duration((self.total - self.done) / rate)}" if rate > 0 else "ETA unknown"
-        percent = 100.0 * self.done / self.total if self.total else 100.0
-        return f"colorize: {self.done}/{self.total} ({percent:.1f} %) {rate:.2g} img/s, {eta}"
-
-    def close(self) -> None:
-        """Nothing to clear (the bar's counterpart erases itself)."""
-
-
-def _progress(total: int, initial: int, interval: float, shown: bool) -> tqdm | ProgressLines:
-    """A tqdm bar on a terminal, plain lines every `interval` s elsewhere, nothing when not `shown`."""
-    if not shown:
-        return tqdm(disable=True)
-    if sys.stderr.isatty():
-        return tqdm(total=total, initial=initial, unit="image", dynamic_ncols=True)
-    return ProgressLines(total, initial, interval)
-
-
 class _FolderRun:
     """The state of one colorize_folder call on one rank: report, progress, the batch and in-flight writes."""
 
@@ -215,7 +164,7 @@ class _FolderRun:
         self.batch_size = batch_size
         self.speaks = speaks
         self.report = FolderReport()
-        self.progress: tqdm | ProgressLines = tqdm(disable=True)
+        self.progress: tqdm | progress.ProgressLines = tqdm(disable=True)
         self.batch: list[tuple[_Job, _Loaded]] = []
         self.writes: deque[tuple[_Job, Future]] = deque()
 
@@ -375,7 +324,8 @@ def colorize_folder(src: Path, dst: Path, colorizer: Colorizer, request: Control
     # The handlers stay while rank 0 waits for the others' reports: they stop, and report, too.
     with runtime.stop_on_signals((signal.SIGINT, signal.SIGTERM)) as stop:
         jobs = run.select(pairs, world, skip_existing)
-        run.progress = _progress(run.report.total, run.report.total - len(jobs), progress_interval, world.is_main)
+        run.progress = progress.progress("colorize", run.report.total, run.report.total - len(jobs),
+                                         progress_interval, world.is_main)
         with ThreadPoolExecutor(2) as readers, ThreadPoolExecutor(1) as writers:
             for job, loaded in _read_ahead(jobs, max_pixels, colorizer, readers, window=batch_size + 1):
                 if stop["stop"]:

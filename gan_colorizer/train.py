@@ -24,7 +24,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
-from gan_colorizer import checkpoint, feature_metrics, hint, losses, metrics, runtime, validation
+from gan_colorizer import checkpoint, feature_metrics, hint, losses, metrics, points, progress, runtime, validation
 from gan_colorizer.config import ModelConfig, RunConfig, TrainConfig, plain, save_config
 from gan_colorizer.errors import CheckpointError, ColorizerError, ConfigError
 from gan_colorizer.loaders import Photos, open_photos
@@ -52,11 +52,14 @@ def build_generator(cfg: RunConfig) -> Generator:
 def generator_from_init(cfg: RunConfig, init: Path) -> tuple[RunConfig, Generator]:
     """A new run's generator from a trained checkpoint (--init: a run's last.pt/best.pt, its EMA
     generator if it has one, or an export), read once; the run's model section becomes the
-    checkpoint's own, so the run's checkpoints rebuild the same network."""
+    checkpoint's own, so the run's checkpoints rebuild the same network. A capability the run's
+    config asks for and the checkpoint lacks (`checkpoint.ADDABLE_ARGS`: colour points) is added,
+    its new weights starting at zero."""
     init_ckpt = checkpoint.read(init)
     entry = init_ckpt["generator"]
-    cfg = replace(cfg, model=ModelConfig(name=entry["name"], args=entry["args"], encoder_weights="none"))
-    return cfg, checkpoint.generator_from(init_ckpt, init, use_ema=True)
+    added = {key: True for key in checkpoint.ADDABLE_ARGS if cfg.model.args.get(key) and not entry["args"].get(key)}
+    cfg = replace(cfg, model=ModelConfig(name=entry["name"], args={**entry["args"], **added}, encoder_weights="none"))
+    return cfg, checkpoint.generator_from(init_ckpt, init, use_ema=True, added=added)
 
 
 def freeze_encoder(generator: Generator, layers: int) -> list[nn.Parameter]:
@@ -170,14 +173,33 @@ class Trainer:
         self.scaler.step(optimizer)
         scheduler.step()
 
+    def conditioning(self, L_n: torch.Tensor, real_ab_n: torch.Tensor,
+                     recolour: bool) -> tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor | None]:
+        """What G is handed beside L_n in one training step, what its output is scored against, and the
+        colour hints drawn (None without them) for the statistics loss.
+
+        A generator that takes a colour hint gets the truth's own statistics, dropped at random, or
+        with `recolour` those of a recoloured truth, which then becomes the target
+        (`hint.training_hints`); one that takes colour points gets patches of the target's colour
+        (`points.training_points`). Both draws come from (seed, step, rank), in streams of their
+        own, so a resumed run draws alike.
+        """
+        generator, t = unwrap(self.generator), self.cfg.train
+        inputs, target, hints = {}, real_ab_n, None
+        if generator.takes_hint:
+            rng = hint.step_generator(t.seed, self.step, self.world.rank)
+            drawn = hint.training_hints(real_ab_n, self.cfg.hint, rng, recolour=recolour, L_n=L_n)
+            inputs["hint"], target, hints = drawn.hints, drawn.target_ab_n, drawn.hints
+        if generator.takes_points:
+            rng = hint.step_generator(t.seed + points.STREAM, self.step, self.world.rank)
+            inputs["points"] = points.training_points(target, self.cfg.points, rng)
+        return inputs, target, hints
+
     def generate(self, L_n: torch.Tensor, real_ab_n: torch.Tensor) -> torch.Tensor:
-        """G's training forward; a generator that takes a colour hint gets the truth's own statistics,
-        dropped at random (`hint.training_hints`, never recoloured: the target here stays the truth),
-        drawn from (seed, step, rank) so a resumed run draws alike."""
-        if not unwrap(self.generator).takes_hint:
-            return self.generator(L_n)
-        rng = hint.step_generator(self.cfg.train.seed, self.step, self.world.rank)
-        return self.generator(L_n, hint.training_hints(real_ab_n, self.cfg.hint, rng, recolour=False).hints)
+        """G's training forward in the GAN stage: hints and points of the truth, never recoloured (the
+        discriminator must see true photos' colours)."""
+        inputs, _, _ = self.conditioning(L_n, real_ab_n, recolour=False)
+        return self.generator(L_n, **inputs)
 
     def generator_terms(self, L_n: torch.Tensor, fake_ab_n: torch.Tensor, real_ab_n: torch.Tensor,
                         prefix: str) -> tuple[torch.Tensor | float, dict[str, float]]:
@@ -263,8 +285,7 @@ class Trainer:
     def loop(self, request: dict) -> bool:
         """The steps themselves; True when Ctrl-C or a stop request (on any rank) ended them early."""
         t = self.cfg.train
-        bar = tqdm(total=t.steps, initial=self.step, desc=self.stage, unit="step", dynamic_ncols=True,
-                   disable=None if self.world.is_main else True)
+        bar = progress.progress(self.stage, t.steps, self.step, t.progress_interval, self.world.is_main, unit="step")
         tick, seen, deadline = time.perf_counter(), 0, time.monotonic() + t.max_minutes * 60
         try:
             for L_n, real_ab_n in self.photos.train_loader(self.step, self.world, self.device):
@@ -295,7 +316,7 @@ class Trainer:
             bar.close()
         return False
 
-    def log_train(self, bar: tqdm, scalars: dict[str, float]) -> None:
+    def log_train(self, bar: tqdm | progress.ProgressLines, scalars: dict[str, float]) -> None:
         """Training scalars (averaged over ranks) to TensorBoard and the progress bar, on rank 0."""
         if self.writer is None:
             return
@@ -352,16 +373,13 @@ class Pretrainer(Trainer):
 
     def train_step(self, L_n: torch.Tensor, real_ab_n: torch.Tensor) -> dict[str, float]:
         """L1 against the truth; a hinted generator is scored against the (maybe recoloured) truth its
-        hint describes (`hint.training_hints`), plus hint.stats_weight x the statistics it was asked for."""
+        hint describes (`conditioning`), plus hint.stats_weight x the statistics it was asked for."""
         scalars, stats = {}, None
         with self.autocast():
-            if unwrap(self.generator).takes_hint:
-                rng = hint.step_generator(self.cfg.train.seed, self.step, self.world.rank)
-                drawn = hint.training_hints(real_ab_n, self.cfg.hint, rng, L_n=L_n)
-                fake_ab_n, real_ab_n = self.generator(L_n, drawn.hints), drawn.target_ab_n
-                stats = losses.hint_stats_loss(fake_ab_n.float(), *hint.unpack(drawn.hints))
-            else:
-                fake_ab_n = self.generator(L_n)
+            inputs, real_ab_n, hints = self.conditioning(L_n, real_ab_n, recolour=True)
+            fake_ab_n = self.generator(L_n, **inputs)
+            if hints is not None:
+                stats = losses.hint_stats_loss(fake_ab_n.float(), *hint.unpack(hints))
         loss = l1 = losses.l1_loss(fake_ab_n.float(), real_ab_n)
         scalars["loss_l1"] = l1.item()
         if stats is not None:

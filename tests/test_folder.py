@@ -81,15 +81,6 @@ def test_progress_is_plain_lines_when_not_a_terminal(tmp_path: Path, tiny_checkp
     assert quiet.exit_code == 0 and quiet.stderr == ""  # the default interval (10 s) outlasts this run
 
 
-def test_progress_line_gives_count_rate_and_eta() -> None:
-    progress = folder.ProgressLines(total=5000, initial=20, interval=10.0)
-    progress.done = 120
-    assert progress.line(elapsed=100 / 3.1) == "colorize: 120/5000 (2.4 %) 3.1 img/s, ETA 26 min"
-    assert progress.line(elapsed=0.5).endswith("ETA 24 s")
-    progress.done = 20
-    assert progress.line(elapsed=5.0).endswith("0 img/s, ETA unknown")
-
-
 def test_a_file_too_large_for_free_memory_is_skipped_from_its_header(tmp_path: Path, tiny_checkpoint: Path,
                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     tiny_images(tmp_path / "in", 2)

@@ -4,8 +4,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 # Lower index = lower layer. A module may import only modules with a smaller index.
-ORDER = ["errors", "assets", "mood_names", "config", "runtime", "color", "metadata", "images", "image_writer", "degrade", "models",
-         "losses", "data", "loaders", "feature_metrics", "metrics", "mood", "hint", "checkpoint", "visual",
+ORDER = ["errors", "assets", "mood_names", "config", "runtime", "progress", "color", "metadata", "images", "image_writer", "degrade", "models",
+         "losses", "data", "loaders", "feature_metrics", "metrics", "mood", "hint", "points", "checkpoint", "visual",
          "validation", "onnx_backend", "inference", "folder", "app", "evaluate", "train", "adversarial", "cli"]
 
 

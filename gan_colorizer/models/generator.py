@@ -34,18 +34,22 @@ class Pretrained:
 
 
 class Generator(nn.Module):
-    """L_n (B, 1, H, W) in [-1, 1], optional hint (B, HINT_SIZE) -> ab_n (B, 2, H, W) in [-1, 1].
+    """L_n (B, 1, H, W) in [-1, 1], optional hint (B, HINT_SIZE), optional colour points
+    (B, POINT_CHANNELS, H, W) -> ab_n (B, 2, H, W) in [-1, 1].
 
     takes_hint: `forward` accepts a colour hint (gan_colorizer.hint); others refuse one.
+    takes_points: `forward` accepts a colour-point map (gan_colorizer.points); others refuse one.
     stride: inputs are padded internally to multiples of it (a caller may pick sizes that need none).
     pretrained: where the encoder's weights come from; None for a generator trained from scratch.
     """
 
     takes_hint: bool = False
+    takes_points: bool = False
     stride: int = 1
     pretrained: Pretrained | None = None
 
-    def forward(self, L_n: torch.Tensor, hint: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, L_n: torch.Tensor, hint: torch.Tensor | None = None,
+                points: torch.Tensor | None = None) -> torch.Tensor:
         raise NotImplementedError
 
     def encoder_stages(self) -> nn.Sequential | None:
@@ -72,10 +76,12 @@ class Generator(nn.Module):
         log.info("encoder initialised from %s", path)
         return path
 
-    def refuse_hint(self, hint: torch.Tensor | None) -> None:
-        """For `forward`: a generator built without hint support must not silently ignore one."""
+    def refuse_hint(self, hint: torch.Tensor | None, points: torch.Tensor | None = None) -> None:
+        """For `forward`: a generator built without hint or point support must not silently ignore one."""
         if hint is not None and not self.takes_hint:
             raise ValueError("this generator was built without hint=True, so it takes no colour hint")
+        if points is not None and not self.takes_points:
+            raise ValueError("this generator was built without points=True, so it takes no colour points")
 
 
 def read_weights(pretrained: Pretrained, weights: str, key: str = "model.encoder_weights",

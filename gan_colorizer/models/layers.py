@@ -5,6 +5,7 @@ from torch import nn
 
 NORMS = ("batch", "instance", "none")
 HINT_SIZE = 5  # length of a colour hint row; its layout is defined in gan_colorizer.hint
+POINT_CHANNELS = 3  # a colour-point map: a*b* where a point is set, and its mask (gan_colorizer.points)
 
 
 def norm_layer(norm: str, channels: int) -> nn.Module:
@@ -29,3 +30,13 @@ def pad_to_multiple(x: torch.Tensor, multiple: int) -> tuple[torch.Tensor, tuple
     if pad_h or pad_w:
         x = F.pad(x, (0, pad_w, 0, pad_h), mode="replicate")
     return x, (height, width)
+
+
+def pool_points(points: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """A colour-point map (B, 3, H, W) shrunk to `size`: each cell's mean a*b* over its hinted pixels
+    and a mask that is 1 where any pixel of the cell was hinted (averaging would fade a 1-pixel point
+    to nothing at stride 16 and mix its colour with the zeros around it)."""
+    ab, mask = points[:, :2], points[:, 2:]
+    density = F.interpolate(mask, size=size, mode="area")
+    ab = F.interpolate(ab * mask, size=size, mode="area") / density.clamp_min(1e-6)
+    return torch.cat([ab, (density > 0).to(points.dtype)], dim=1)

@@ -10,6 +10,13 @@ With `hint=True` the generator also takes a global colour hint (`gan_colorizer.h
 turns it into a per-channel scale and shift (FiLM, Perez et al. 2018) of every decoder stage, so the
 requested cast and colourfulness reach all scales while the encoder still decides what is where. Its
 last layer starts at zero: a hinted model starts out as the plain one.
+
+With `points=True` it also takes a map of local colour points (`gan_colorizer.points`: a*b* and a
+mask, Zhang et al. 2017's layout). The map is pooled to each encoder tap (strides 2, 4, 8, 16) and
+added to that tap's features through a zero-initialised 3x3 conv, so a point's colour enters where
+the encoder still sees edges and is carried by every later stage (and the self-attention) to the
+region it belongs to, rather than only mixed in by the decoder near its own pixels. A pointed model
+too starts out as the plain one.
 """
 from pathlib import Path
 
@@ -20,7 +27,7 @@ from torch import nn
 
 from gan_colorizer.errors import ConfigError
 from gan_colorizer.models.generator import Generator, Pretrained
-from gan_colorizer.models.layers import HINT_SIZE, norm_layer, pad_to_multiple
+from gan_colorizer.models.layers import HINT_SIZE, POINT_CHANNELS, norm_layer, pad_to_multiple, pool_points
 from gan_colorizer.models.registry import register
 
 # torchvision's features indices whose outputs feed the decoder, strides 2, 4, 8, 16, 32.
@@ -69,6 +76,7 @@ class MobileNetUNet(Generator):
     attention: a self-attention block on the stride-16 features.
     hint: take an optional (B, HINT_SIZE) colour hint as a second input (see the module doc);
         `takes_hint` says so to inference, and the checkpoint's args record it.
+    points: take an optional (B, POINT_CHANNELS, H, W) colour-point map (`takes_points`).
     """
 
     # torchvision's MobileNet_V2_Weights.IMAGENET1K_V1 and _V2 (the file names in their urls), then our
@@ -82,7 +90,8 @@ class MobileNetUNet(Generator):
     stride = 32
 
     def __init__(self, *, decoder_channels: tuple[int, ...] = (128, 64, 48, 32), norm: str = "batch",
-                 attention: bool = True, width_mult: float = 1.0, hint: bool = False) -> None:
+                 attention: bool = True, width_mult: float = 1.0, hint: bool = False,
+                 points: bool = False) -> None:
         super().__init__()
         if len(decoder_channels) != 4 or min(decoder_channels) < 1:
             raise ValueError(f"decoder_channels must be 4 positive widths, got {decoder_channels}")
@@ -98,7 +107,13 @@ class MobileNetUNet(Generator):
             in_ch = out_ch
         self.decoder = nn.ModuleList(blocks)
         self.head = nn.Conv2d(in_ch, 2, 3, padding=1)
-        self.takes_hint = hint
+        self.takes_hint, self.takes_points = hint, points
+        if points:
+            self.point_convs = nn.ModuleList(nn.Conv2d(POINT_CHANNELS, channels, 3, padding=1)
+                                             for channels in tap_channels[:4])
+            for conv in self.point_convs:
+                nn.init.zeros_(conv.weight)
+                nn.init.zeros_(conv.bias)
         self.decoder_channels = tuple(decoder_channels)
         if hint:
             self.film = nn.Sequential(nn.Linear(HINT_SIZE, 64), nn.SiLU(), nn.Linear(64, 2 * sum(decoder_channels)))
@@ -132,15 +147,21 @@ class MobileNetUNet(Generator):
                                   f"shape {tuple(tensor.shape)}); ImageNet weights need width_mult 1.0")
         self.encoder.load_state_dict({key: features[key] for key in own}, strict=False)
 
-    def forward(self, L_n: torch.Tensor, hint: torch.Tensor | None = None) -> torch.Tensor:
-        """hint: (B, HINT_SIZE) or None (no hint, the same as all zeros); a plain model refuses one."""
-        self.refuse_hint(hint)
+    def forward(self, L_n: torch.Tensor, hint: torch.Tensor | None = None,
+                points: torch.Tensor | None = None) -> torch.Tensor:
+        """hint: (B, HINT_SIZE) or None (no hint, the same as all zeros); points: (B, POINT_CHANNELS, H, W)
+        or None (no points, the same as all zeros). A model built without either refuses it."""
+        self.refuse_hint(hint, points)
         x, (height, width) = pad_to_multiple(L_n, self.stride)
+        if points is not None:
+            points, _ = pad_to_multiple(points.to(x.dtype), self.stride)
         gray = (x + 1.0) * 0.5  # L_n -> a gray RGB value in [0, 1], as the ImageNet encoder expects
         x = (gray.expand(-1, 3, -1, -1) - self.mean) / self.std
         skips = []
         for index, layer in enumerate(self.encoder):
             x = layer(x)
+            if points is not None and index in _TAPS[:4]:
+                x = x + self.point_convs[_TAPS.index(index)](pool_points(points, x.shape[-2:]))
             if index in _TAPS[:4]:
                 skips.append(self.attention(x) if index == _TAPS[3] else x)
         films = self._films(hint, L_n)

@@ -50,9 +50,10 @@ class Pix2PixUNet(Generator):
                     layers.append(nn.Dropout(dropout))
             self.up.append(nn.Sequential(*layers))
 
-    def forward(self, L_n: torch.Tensor, hint: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, L_n: torch.Tensor, hint: torch.Tensor | None = None,
+                points: torch.Tensor | None = None) -> torch.Tensor:
         """hint: must be None (the contract's second input; this baseline takes none)."""
-        self.refuse_hint(hint)
+        self.refuse_hint(hint, points)
         x, (height, width) = pad_to_multiple(L_n, self.stride)
         skips = []
         for block in self.down:
