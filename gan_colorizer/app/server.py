@@ -20,6 +20,7 @@ import ipaddress
 import json
 import logging
 import shutil
+import sys
 import tempfile
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -59,6 +60,14 @@ class AppServer(ThreadingHTTPServer):
     def server_close(self) -> None:
         super().server_close()
         self.service.close()
+
+    def handle_error(self, request, client_address) -> None:
+        """A client that went away or fell silent mid-request (a closed tab, a stalled upload) is routine:
+        one debug line, not the traceback socketserver prints to the terminal. Anything else still prints."""
+        if isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
+            logger.debug("%s: connection dropped (%s)", client_address[0], sys.exc_info()[1])
+            return
+        super().handle_error(request, client_address)
 
 
 def make_server(service: PhotoService, host: str = "127.0.0.1", port: int = 8765) -> AppServer:
@@ -116,9 +125,8 @@ class _Handler(BaseHTTPRequestHandler):
         if url.path != "/api/colorize":
             self._send_json(HTTPStatus.NOT_FOUND, {"error": f"nothing at {url.path}"})
             return
-        length = int(self.headers.get("Content-Length") or -1)
-        if length < 0:
-            self._send_json(HTTPStatus.LENGTH_REQUIRED, {"error": "the upload has no Content-Length"})
+        length = self._content_length()
+        if length is None:
             return
         query = dict(parse_qsl(url.query, keep_blank_values=True))
         name = Path(query.get("name", "").replace("\\", "/")).name or "photo"
@@ -127,9 +135,11 @@ class _Handler(BaseHTTPRequestHandler):
             settings = Settings.from_query(query)
             service.check_upload_size(name, length)
         except ColorizerError as err:
-            self._discard_body(length)  # read it all, or the browser sees a reset connection, not the message
             status = HTTPStatus.REQUEST_ENTITY_TOO_LARGE if isinstance(err, UploadTooLarge) else HTTPStatus.BAD_REQUEST
             self._send_json(status, {"error": str(err)})
+            # Then read the body anyway: closing on unread bytes resets the connection, and a browser still
+            # sending would lose the message. Answering first serves a client that waits for it before sending.
+            self._discard_body(length)
             return
         data = self.rfile.read(length)
         try:
@@ -143,6 +153,23 @@ class _Handler(BaseHTTPRequestHandler):
                             {"error": f"{name}: the app failed on this photo; the terminal shows why"})
             return
         self._send_json(HTTPStatus.OK, result.summary())
+
+    def _content_length(self) -> int | None:
+        """The upload's declared size in bytes, or None once it was answered: 411 without one, 400 for one
+        that is not a whole number (the body's end is then unknown, so the connection closes)."""
+        text = self.headers.get("Content-Length")
+        if text is None:
+            self._send_json(HTTPStatus.LENGTH_REQUIRED, {"error": "the upload has no Content-Length"})
+            return None
+        try:
+            length = int(text)
+        except ValueError:
+            length = -1
+        if length < 0:
+            self.close_connection = True
+            self._send_json(HTTPStatus.BAD_REQUEST, {"error": f"Content-Length {text[:40]!r} is not a size in bytes"})
+            return None
+        return length
 
     def _discard_body(self, length: int) -> None:
         while length > 0:
