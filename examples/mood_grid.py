@@ -41,7 +41,7 @@ def main(photo: Path, out: Path, checkpoint: Path | None) -> None:
         name = args.get("mood") or f"{TEMPERATURE} K"
         tiles = [label_tile(plain, name, "no control")]
         for path, learned in paths.items():
-            rgb8, report = colorizer.colorize_with_report(rgb, control(**args, learned=learned))
+            rgb8, report, _ = colorizer.colorize_with_report(rgb, control(**args, learned=learned))
             reached = report.reached
             stats = ("a*b* ({:+.0f}, {:+.0f})".format(*reached.mean_ab) if report.requested.mean_ab else "") + \
                 (f" spread {reached.spread:.0f}" if report.requested.spread is not None else "")

@@ -225,7 +225,7 @@ class ControlRuns:
         is its uncontrolled prediction. Returns the controlled predictions by row name."""
         preds = {}
         for name, request in self.requests.items():
-            preds[name], report = self.colorizer.colorize_with_report(truth, request)
+            preds[name], report, _ = self.colorizer.colorize_with_report(truth, request)
             self.achieved[name].append(achieved_stats(preds[name]))
             if name == "learned" and report.network_share is not None:
                 self.shares.append(report.network_share)

@@ -25,6 +25,7 @@ from torch.nn.utils.fusion import fuse_conv_bn_eval
 from gan_colorizer import checkpoint, hint, image_writer, images, onnx_backend
 from gan_colorizer import color as color_module  # `color` is also the hex-colour argument of a call
 from gan_colorizer import mood as moods
+from gan_colorizer import points as point_module  # `points` is also the argument of a call
 from gan_colorizer.assets import asset_path
 from gan_colorizer.errors import CheckpointError, ConfigError, ImageError
 
@@ -139,26 +140,28 @@ def _gigabytes(size: float) -> str:
 
 @torch.inference_mode()
 def predict_ab(generator: nn.Module | onnx_backend.OnnxGenerator, small_L: np.ndarray,
-               hints: torch.Tensor | None = None) -> np.ndarray:
+               hints: torch.Tensor | None = None, point_maps: torch.Tensor | None = None) -> np.ndarray:
     """(B, h, w) L in [0, 100] -> (B, h, w, 2) float32 a*b* in Lab units, one network call.
 
     The generator may be anywhere; inputs go to its device. It must be in eval mode (BatchNorm
     running statistics, no dropout): `checkpoint.load_generator` returns it so.
     hints: (B, HINT_SIZE) colour hints (`gan_colorizer.hint`) for a generator that takes them.
+    point_maps: (B, POINT_CHANNELS, h, w) colour points (`gan_colorizer.points`) for one that takes them.
     """
     device = next(generator.parameters()).device if isinstance(generator, nn.Module) else generator.device
     L_n = torch.from_numpy(color_module.normalize_L(np.asarray(small_L, dtype=np.float32)))[:, None]  # (B, 1, h, w)
-    L_n, window = framed(L_n)
-    if hints is None:
-        ab_n = generator(L_n.to(device))  # (B, 2, h', w') in [-1, 1]
-    else:
-        ab_n = generator(L_n.to(device), hints.to(device))
+    L_n, window, padding = framed(L_n)
+    inputs = {} if hints is None else {"hint": hints.to(device)}
+    if point_maps is not None:  # no points in the mirrored margin
+        inputs["points"] = torch.nn.functional.pad(point_maps, padding).to(device)
+    ab_n = generator(L_n.to(device), **inputs)  # (B, 2, h', w') in [-1, 1]
     return color_module.denormalize_ab(ab_n[window].float().permute(0, 2, 3, 1).cpu().numpy())
 
 
-def framed(L_n: torch.Tensor) -> tuple[torch.Tensor, tuple[slice, ...]]:
+def framed(L_n: torch.Tensor) -> tuple[torch.Tensor, tuple[slice, ...], tuple[int, int, int, int]]:
     """(B, 1, h, w) -> the network's input: BORDER_MARGIN mirrored pixels on every side, and the
-    bottom/right grown to a multiple of PAD_MULTIPLE; plus the window of the photo within it.
+    bottom/right grown to a multiple of PAD_MULTIPLE; plus the window of the photo within it and the
+    padding (left, right, top, bottom) for F.pad.
 
     A side too short to mirror (reflection needs fewer pixels than it has) is replicated instead.
     """
@@ -166,8 +169,9 @@ def framed(L_n: torch.Tensor) -> tuple[torch.Tensor, tuple[slice, ...]]:
     bottom = BORDER_MARGIN + (-(height + 2 * BORDER_MARGIN)) % PAD_MULTIPLE
     right = BORDER_MARGIN + (-(width + 2 * BORDER_MARGIN)) % PAD_MULTIPLE
     mode = "reflect" if min(height, width) > max(bottom, right) else "replicate"
-    padded = torch.nn.functional.pad(L_n, (BORDER_MARGIN, right, BORDER_MARGIN, bottom), mode=mode)
-    return padded, (Ellipsis, slice(BORDER_MARGIN, BORDER_MARGIN + height), slice(BORDER_MARGIN, BORDER_MARGIN + width))
+    padding = (BORDER_MARGIN, right, BORDER_MARGIN, bottom)
+    window = (Ellipsis, slice(BORDER_MARGIN, BORDER_MARGIN + height), slice(BORDER_MARGIN, BORDER_MARGIN + width))
+    return torch.nn.functional.pad(L_n, padding, mode=mode), window, padding
 
 
 def predict_lab(generator: nn.Module, rgb: np.ndarray, render_size: int = DEFAULT_RENDER_SIZE) -> np.ndarray:
@@ -286,6 +290,7 @@ class Colorizer:
         self.device = torch.device(device)
         self.render_size = render_size
         self.takes_hint = generator.takes_hint
+        self.takes_points = getattr(generator, "takes_points", False)
         if isinstance(generator, nn.Module):  # an OnnxGenerator was folded at export; its session cannot be copied
             generator = fold_batchnorm(copy.deepcopy(generator).eval())
             generator = generator.to(self.device, memory_format=torch.channels_last)
@@ -315,17 +320,30 @@ class Colorizer:
 
     def __call__(self, image: np.ndarray | Path | str, *, mood: str | None = None, color: str | None = None,
                  reference: Path | str | None = None, temperature: float | None = None, strength: float = 1.0,
-                 learned: bool = True) -> np.ndarray:
+                 learned: bool = True, points: list | tuple | None = None) -> np.ndarray:
         """(H, W) or (H, W, 3|4) uint8/uint16/float image, or an image file's path -> (H, W, 3) uint8
         colorized sRGB, same size.
 
         A float image must hold values in [0, 1] (`array_to_rgb`). A colour image is colorized from
         its lightness alone, as if it were gray. At most one of mood / color / reference / temperature; see
-        `mood.control`. Raises ImageError for an unreadable file, a bad array, or an image that
-        needs more memory than the machine has at this render size.
+        `mood.control`. points: colour points in the image's pixels, each (x, y, colour[, radius]) or
+        {"x", "y", "color"[, "radius"]}, a colour "#rrggbb" or an (a*, b*) pair (`points.parse_point`);
+        they combine with a mood. Raises ImageError for an unreadable file, a bad array, or an image
+        that needs more memory than the machine has at this render size; ConfigError for a bad point.
         """
         request = moods.control(mood, color, reference, strength, learned, temperature)
-        return self.colorize(self._input_rgb(image), request)
+        wanted = self.checked_points(points)
+        return self.colorize(self._input_rgb(image), request, wanted)
+
+    def checked_points(self, points: list | tuple | None) -> tuple[point_module.Point, ...] | None:
+        """Points as users write them -> Points (None for none); ConfigError for a malformed point or a
+        model that takes none."""
+        if not points:
+            return None
+        if not self.takes_points:
+            raise ConfigError("this model takes no colour points (trained without model.args.points: true); "
+                              "use the bundled model or one trained with points")
+        return point_module.parse_points(points)
 
     def _input_rgb(self, image: np.ndarray | Path | str) -> np.ndarray:
         """A path or an array -> (H, W, 3) float32 rgb in [0, 1], after the memory check.
@@ -365,26 +383,36 @@ class Colorizer:
         size = sizes[fits - 1]
         raise ImageError(f"{where}: use --render-size {size - size % 32 if size >= 64 else size} or less")
 
-    def colorize(self, image: np.ndarray, request: moods.Control | None = None) -> np.ndarray:
-        """The call above with the colour request already resolved (`mood.control`), for callers that
-        reuse one request over many images."""
-        return self.colorize_with_report(image, request)[0]
+    def colorize(self, image: np.ndarray, request: moods.Control | None = None,
+                 points: tuple[point_module.Point, ...] | None = None) -> np.ndarray:
+        """The call above with the colour request already resolved (`mood.control`) and the points
+        parsed (`checked_points`), for callers that reuse one request over many images."""
+        return self.colorize_with_report(image, request, points)[0]
 
-    def colorize_with_report(self, image: np.ndarray,
-                             request: moods.Control | None = None) -> tuple[np.ndarray, moods.ControlReport | None]:
-        """`colorize`, and what its colour control reached (`mood.ControlReport`; None without control).
+    def colorize_with_report(self, image: np.ndarray, request: moods.Control | None = None,
+                             points: tuple[point_module.Point, ...] | None = None,
+                             ) -> tuple[np.ndarray, moods.ControlReport | None, point_module.PointsReport | None]:
+        """`colorize`, what its colour control reached (`mood.ControlReport`; None without control) and
+        what its colour points reached (`points.PointsReport`, None without points).
 
-        `report.note()` is a one-line message when the photo could not hold the request.
+        Each report's `note()` is a one-line message when the photo could not hold the request.
         """
         L = color_module.rgb_to_L(array_to_rgb(image))
-        prediction = self.predict([L], request)[0]
-        return self.render(L, prediction.ab), prediction.control
+        prediction = self.predict([L], request, None if points is None else [points])[0]
+        rgb8 = self.render(L, prediction.ab)
+        return rgb8, prediction.control, self.points_report(rgb8, points)
+
+    @staticmethod
+    def points_report(rgb8: np.ndarray, points: tuple[point_module.Point, ...] | None) -> point_module.PointsReport | None:
+        """What the written (H, W, 3) uint8 image holds at each point (None without points)."""
+        return point_module.PointsReport(points, point_module.written_colours(rgb8, points)) if points else None
 
     def predict_ab(self, Ls: list[np.ndarray], request: moods.Control | None = None) -> list[np.ndarray]:
         """`predict` without the reports: the a*b* (h, w, 2) of each image."""
         return [prediction.ab for prediction in self.predict(Ls, request)]
 
-    def predict(self, Ls: list[np.ndarray], request: moods.Control | None = None) -> list[Prediction]:
+    def predict(self, Ls: list[np.ndarray], request: moods.Control | None = None,
+                points: list[tuple[point_module.Point, ...] | None] | None = None) -> list[Prediction]:
         """Full-size L arrays (H, W) in [0, 100] -> a*b* (h, w, 2) at each one's working size, with reports.
 
         Arrays of one working size go through the network as a batch; call with equal sizes.
@@ -395,14 +423,30 @@ class Colorizer:
         strength 1 the written mean lands within ΔE 2 of the target wherever the photo can hold it.
         """
         small = np.stack([shrink_L(L, self.render_size) for L in Ls])  # (B, h, w)
-        own = predict_ab(self.generator, small)  # (B, h, w, 2)
+        points = points if points and any(points) else None
+        for L, wanted in zip(Ls, points or ()):
+            point_module.check_inside(wanted or (), *L.shape)
+        maps = (torch.cat([point_module.point_map(wanted or (), L.shape, small.shape[1:]) for L, wanted in zip(Ls, points)])
+                if points else None)
+        own = predict_ab(self.generator, small, point_maps=maps)  # (B, h, w, 2)
         if request is None:
-            return [Prediction(ab) for ab in own]
+            predictions = [Prediction(ab) for ab in own]
+        else:
+            predictions = self._controlled(Ls, small, own, request, maps)
+        if points is None:
+            return predictions
+        return [Prediction(point_module.arrive(p.ab, s, wanted, L.shape), p.control) if wanted else p
+                for p, s, wanted, L in zip(predictions, small, points, Ls)]
+
+    def _controlled(self, Ls: list[np.ndarray], small: np.ndarray, own: np.ndarray, request: moods.Control,
+                    maps: torch.Tensor | None) -> list[Prediction]:
+        """`predict`'s colour control: each image's goal from its uncontrolled a*b* `own` (B, h, w, 2),
+        the hinted network call, then `mood.arrive`."""
         measures = [WrittenStats(L, own.shape[1:3]) for L in Ls]
         starts = [measure(ab) for measure, ab in zip(measures, own)]
         goals = [request.goal(start) for start in starts]
         is_learned = request.learned and self.takes_hint
-        painted = (predict_ab(self.generator, small, torch.cat([hint.target_hint(goal, 1) for goal in goals]))
+        painted = (predict_ab(self.generator, small, torch.cat([hint.target_hint(goal, 1) for goal in goals]), maps)
                    if is_learned else own)
         predictions = []
         for ab, measure, start, goal in zip(painted, measures, starts, goals):

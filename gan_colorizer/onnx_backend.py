@@ -5,8 +5,9 @@ from other languages and runtimes. `inference.Colorizer` takes an OnnxGenerator 
 torch generator (it has the call signature and `takes_hint`), so the full-resolution pipeline, the
 colour control and the folder runner are the same code for both backends.
 
-The file's interface: input `L_n` (B, 1, H, W) float32 in [-1, 1], and for a generator built with
-`hint=True` a second input `hint` (B, HINT_SIZE) float32 (all zeros = no hint, as in torch); output
+The file's interface: input `L_n` (B, 1, H, W) float32 in [-1, 1], for a generator built with
+`hint=True` an input `hint` (B, HINT_SIZE) float32 (all zeros = no hint, as in torch), for one built
+with `points=True` an input `points` (B, POINT_CHANNELS, H, W) float32 (all zeros = no points); output
 `ab_n` (B, 2, H, W) float32 in [-1, 1]. Batch, height and width are dynamic: the generator's own
 padding to its stride is in the graph.
 
@@ -24,9 +25,9 @@ import torch
 from torch import nn
 
 from gan_colorizer.errors import CheckpointError, ConfigError
-from gan_colorizer.models.layers import HINT_SIZE
+from gan_colorizer.models.layers import HINT_SIZE, POINT_CHANNELS
 
-INPUT_L, INPUT_HINT, OUTPUT_AB = "L_n", "hint", "ab_n"
+INPUT_L, INPUT_HINT, INPUT_POINTS, OUTPUT_AB = "L_n", "hint", "points", "ab_n"
 # Odd sides are never a multiple of a generator's stride (a power of two), so the trace records the
 # pad-to-stride branch: a trace keeps only the branch its example input takes, and a pad of 0 is valid.
 _EXAMPLE_HEIGHT, _EXAMPLE_WIDTH = 67, 45
@@ -39,13 +40,18 @@ def export_onnx(generator: nn.Module, path: Path) -> list[str]:
     (`inference.Colorizer(...).generator`), so the file computes what the torch backend computes and
     holds no BatchNormalization node. Written to a temporary file and renamed, as checkpoints are.
     """
-    takes_hint = getattr(generator, "takes_hint", False)
-    example = (torch.zeros(1, 1, _EXAMPLE_HEIGHT, _EXAMPLE_WIDTH),)
-    if takes_hint:
-        example += (torch.zeros(1, HINT_SIZE),)
-    input_names = [INPUT_L, INPUT_HINT] if takes_hint else [INPUT_L]
+    takes_hint, takes_points = getattr(generator, "takes_hint", False), getattr(generator, "takes_points", False)
     image_axes = {0: "batch", 2: "height", 3: "width"}
-    dynamic_axes = {INPUT_L: image_axes, OUTPUT_AB: image_axes} | ({INPUT_HINT: {0: "batch"}} if takes_hint else {})
+    inputs = {INPUT_L: (torch.zeros(1, 1, _EXAMPLE_HEIGHT, _EXAMPLE_WIDTH), image_axes)}
+    if takes_hint:
+        inputs[INPUT_HINT] = (torch.zeros(1, HINT_SIZE), {0: "batch"})
+    if takes_points:  # a map, not None, so the trace keeps the points branch
+        inputs[INPUT_POINTS] = (torch.zeros(1, POINT_CHANNELS, _EXAMPLE_HEIGHT, _EXAMPLE_WIDTH), image_axes)
+    example = tuple(tensor for tensor, _ in inputs.values())
+    if takes_points and not takes_hint:
+        example = (example[0], None, example[1])  # forward(L_n, hint, points): hint stays None
+    input_names = list(inputs)
+    dynamic_axes = {name: axes for name, (_, axes) in inputs.items()} | {OUTPUT_AB: image_axes}
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
@@ -93,18 +99,26 @@ class OnnxGenerator:
         except Exception:  # onnxruntime raises its own classes (Fail, InvalidProtobuf, ...) for foreign bytes
             raise CheckpointError(f"{path}: not a readable ONNX model (make one with gan-colorizer-export)") from None
         names = [node.name for node in self.session.get_inputs()]
-        if names not in ([INPUT_L], [INPUT_L, INPUT_HINT]):
+        if not names or names[0] != INPUT_L or not set(names[1:]) <= {INPUT_HINT, INPUT_POINTS}:
             raise CheckpointError(f"{path}: not a gan_colorizer ONNX export (inputs {names}, expected "
-                                  f"{INPUT_L} and optionally {INPUT_HINT})")
-        self.takes_hint = INPUT_HINT in names
+                                  f"{INPUT_L} and optionally {INPUT_HINT} and {INPUT_POINTS})")
+        self.takes_hint, self.takes_points = INPUT_HINT in names, INPUT_POINTS in names
 
-    def __call__(self, L_n: torch.Tensor, hint: torch.Tensor | None = None) -> torch.Tensor:
-        """L_n (B, 1, H, W) in [-1, 1], hint (B, HINT_SIZE) or None -> ab_n (B, 2, H, W) in [-1, 1]."""
+    def __call__(self, L_n: torch.Tensor, hint: torch.Tensor | None = None,
+                 points: torch.Tensor | None = None) -> torch.Tensor:
+        """L_n (B, 1, H, W) in [-1, 1], hint (B, HINT_SIZE) or None, points (B, POINT_CHANNELS, H, W) or
+        None -> ab_n (B, 2, H, W) in [-1, 1]."""
         if hint is not None and not self.takes_hint:
             raise ValueError("this generator was exported without a hint input, so it takes no colour hint")
-        feeds = {INPUT_L: np.ascontiguousarray(L_n.detach().cpu().numpy(), dtype=np.float32)}
-        if self.takes_hint:
-            hint = hint if hint is not None else torch.zeros(L_n.shape[0], HINT_SIZE)  # zeros = no hint
-            feeds[INPUT_HINT] = np.ascontiguousarray(hint.detach().cpu().numpy(), dtype=np.float32)
+        if points is not None and not self.takes_points:
+            raise ValueError("this generator was exported without a points input, so it takes no colour points")
+        batch, _, height, width = L_n.shape
+        feeds = {INPUT_L: L_n}
+        if self.takes_hint:  # zeros = no hint
+            feeds[INPUT_HINT] = hint if hint is not None else torch.zeros(batch, HINT_SIZE)
+        if self.takes_points:  # zeros = no points
+            feeds[INPUT_POINTS] = points if points is not None else torch.zeros(batch, POINT_CHANNELS, height, width)
+        feeds = {name: np.ascontiguousarray(value.detach().cpu().numpy(), dtype=np.float32)
+                 for name, value in feeds.items()}
         (ab_n,) = self.session.run([OUTPUT_AB], feeds)
         return torch.from_numpy(ab_n)

@@ -48,7 +48,7 @@ def test_strength_one_arrives_on_the_written_image(tiny_generator, painting_gene
         request_args = {"reference": write_png(tmp_path / "ref.png", small(skdata.coffee(), 60, 40))}
     generator = painting_generator if path == "learned" else tiny_generator
     colorizer = Colorizer(generator, render_size=24)
-    rgb8, report = colorizer.colorize_with_report(chelsea_96x80, mood.control(**request_args))
+    rgb8, report, _ = colorizer.colorize_with_report(chelsea_96x80, mood.control(**request_args))
     written = achieved_stats(rgb8)  # the full-size output, after gamut mapping and 8-bit rounding
     target = mood.resolve(**{"mood": None, "color": None, "reference": None, **request_args})
     if target.mean_ab is not None:
@@ -70,7 +70,7 @@ def test_a_request_the_photo_cannot_hold_reaches_the_closest_it_can_and_says_so(
     gray = color.lab_to_rgb(np.dstack([bright, np.zeros_like(bright), np.zeros_like(bright)]))
     colorizer = Colorizer(tiny_generator, render_size=24)
     plain = achieved_stats(colorizer(gray))
-    rgb8, report = colorizer.colorize_with_report(gray, mood.control(color="#0040ff"))
+    rgb8, report, _ = colorizer.colorize_with_report(gray, mood.control(color="#0040ff"))
     written = achieved_stats(rgb8)
     requested = report.requested.mean_ab
     assert not report.arrived and report.delta_e > mood.ARRIVAL_TOLERANCE

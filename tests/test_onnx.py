@@ -23,16 +23,16 @@ needs_onnxruntime = pytest.mark.skipif(importlib.util.find_spec("onnxruntime") i
 
 @pytest.fixture
 def hinted_generator():
-    """A tiny hinted generator whose BatchNorm statistics and hint layer are not the trivial initial ones,
-    so that folding and the hint input both change the output."""
+    """A tiny generator taking a hint and points whose BatchNorm statistics, hint layer and point convs are
+    not the trivial initial ones, so that folding, the hint input and the points input all change the output."""
     torch.manual_seed(0)
-    generator = build(TINY_GENERATOR["name"], **TINY_GENERATOR["args"], hint=True)
+    generator = build(TINY_GENERATOR["name"], **TINY_GENERATOR["args"], hint=True, points=True)
     with torch.no_grad():
         for module in generator.modules():
             if isinstance(module, torch.nn.BatchNorm2d):
                 module.running_mean.uniform_(-0.2, 0.2)
                 module.running_var.uniform_(0.5, 2.0)
-        for parameter in generator.film.parameters():  # its last layer starts at zero: hints would do nothing
+        for parameter in [*generator.film.parameters(), *generator.point_convs.parameters()]:  # zero at first
             parameter.normal_(0.0, 0.3)
     return generator.eval()
 
@@ -49,14 +49,17 @@ def test_onnx_colorizer_gives_torch_pixels_within_one_level(hinted_generator, gr
     torch_colorizer = Colorizer(hinted_generator)
     onnx_backend.export_onnx(torch_colorizer.generator, tmp_path / "tiny.onnx")
     onnx_colorizer = Colorizer.from_checkpoint(tmp_path / "tiny.onnx")
-    assert onnx_colorizer.takes_hint
+    assert onnx_colorizer.takes_hint and onnx_colorizer.takes_points
     for gray in gray_photos:
-        for control in ({}, {"mood": "warm", "strength": 0.5}):  # no hint; both hinted calls
+        # no hint; both hinted calls; points alone and with a mood
+        for control in ({}, {"mood": "warm", "strength": 0.5}, {"points": [(20, 15, "#a06040")]},
+                        {"mood": "cool", "points": [(20, 15, "#a06040", 3), (5, 30, "#4060a0")]}):
             expected = torch_colorizer(gray, **control).astype(int)
             got = onnx_colorizer(gray, **control).astype(int)
             assert got.shape == expected.shape == (*gray.shape, 3)
             assert np.abs(got - expected).max() <= 1, control
     assert not np.array_equal(torch_colorizer(gray_photos[0]), torch_colorizer(gray_photos[0], mood="warm"))
+    assert not np.array_equal(torch_colorizer(gray_photos[0]), torch_colorizer(gray_photos[0], points=[(9, 9, "#f00")]))
 
 
 @needs_onnxruntime

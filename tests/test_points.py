@@ -1,14 +1,18 @@
 """Colour points: the map a generator takes, how training reveals them, and a trained model gaining them."""
 from pathlib import Path
 
+import cv2
+import numpy as np
 import pytest
 import torch
+from skimage import data
 
-from gan_colorizer import checkpoint, points
+from gan_colorizer import checkpoint, color, points
 from gan_colorizer.config import PointsConfig
-from gan_colorizer.errors import CheckpointError
+from gan_colorizer.errors import CheckpointError, ConfigError
+from gan_colorizer.inference import Colorizer
 from gan_colorizer.models import build
-from tests.conftest import TINY_GENERATOR
+from tests.conftest import TINY_GENERATOR, small
 
 POINTED = {**TINY_GENERATOR["args"], "points": True}
 
@@ -80,3 +84,61 @@ def test_a_trained_generator_gains_points_on_init_and_nothing_else_may_be_missin
     broken = {**entry, "state_dict": {k: v for k, v in entry["state_dict"].items() if not k.startswith("head.")}}
     with pytest.raises(CheckpointError, match="does not fit head"):
         checkpoint.build_network(broken, tmp_path / "x.pt", added={"points": True})
+
+
+@pytest.fixture
+def pointed_colorizer() -> Colorizer:
+    """A tiny pointed generator whose point convs are not zero (so the network itself reacts to points)."""
+    torch.manual_seed(0)
+    generator = build("mobilenet_unet", **POINTED).eval()
+    with torch.no_grad():
+        for parameter in generator.point_convs.parameters():
+            parameter.normal_(0.0, 0.3)
+    return Colorizer(generator)
+
+
+def chroma_change(before: np.ndarray, after: np.ndarray) -> np.ndarray:
+    """(H, W) a*b* distance between two uint8 renders."""
+    a, b = (color.rgb_to_lab(x.astype(np.float32) / 255.0)[..., 1:] for x in (before, after))
+    return np.hypot(*(b - a).transpose(2, 0, 1))
+
+
+def test_a_points_colour_arrives_in_its_disc_and_far_pixels_stay() -> None:
+    """Even a network that ignores points (a fresh pointed one) lands them: the correction after it
+    moves each disc onto its colour, and stays near the points."""
+    pointed_colorizer = Colorizer(build("mobilenet_unet", **POINTED).eval())
+    gray = cv2.cvtColor(small(data.chelsea(), 160, 120), cv2.COLOR_RGB2GRAY)
+    asked = [(40, 30, "#b07050", 4), {"x": 120, "y": 90, "color": [-20, 25]}]  # both forms, hex and a*b*
+    wanted = pointed_colorizer.checked_points(asked)
+    rgb8, _, report = pointed_colorizer.colorize_with_report(gray, None, wanted)
+    assert report.misses() == [] and report.note() is None
+    for point, reached in zip(wanted, report.reached):
+        assert np.hypot(*np.subtract(reached, point.ab)) <= points.ARRIVAL_TOLERANCE
+    change = chroma_change(pointed_colorizer(gray), rgb8)
+    assert change[:8, -40:].mean() < 0.1 * change[26:34, 36:44].mean()  # the top-right corner, far from both
+
+
+def test_a_colour_the_lightness_cannot_hold_is_reported_in_one_line(pointed_colorizer: Colorizer) -> None:
+    white = np.full((60, 80), 250, np.uint8)
+    _, _, report = pointed_colorizer.colorize_with_report(white, None, pointed_colorizer.checked_points(
+        [(40, 30, "#0000ff")]))
+    assert report.misses() and report.note().startswith("cannot reach point 1 (#0000ff at 40, 30)")
+    assert "\n" not in report.note()
+
+
+@pytest.mark.parametrize(("bad", "message"), [
+    ([(200, 10, "#ff0000")], "point 1 at (200, 10) lies outside the 80 x 60 image"),
+    ([(10, 10, "red")], "point 1: colour 'red' is not a hex colour"),
+    ([(10, 10)], "point 1: expected (x, y, colour)"),
+    ([{"x": 1, "y": 2, "colour": "#fff"}], "point 1: expected keys x, y, color"),
+    ([(10, 10, "#fff", -2)], "radius a positive number"),
+])
+def test_a_bad_point_is_one_clear_error(pointed_colorizer: Colorizer, bad: list, message: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        pointed_colorizer(np.zeros((60, 80), np.uint8), points=bad)
+    assert message in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_a_model_without_points_refuses_them(tiny_generator) -> None:
+    with pytest.raises(ConfigError, match="this model takes no colour points"):
+        Colorizer(tiny_generator)(np.zeros((30, 40), np.uint8), points=[(3, 3, "#ff0000")])

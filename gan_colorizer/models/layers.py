@@ -32,11 +32,12 @@ def pad_to_multiple(x: torch.Tensor, multiple: int) -> tuple[torch.Tensor, tuple
     return x, (height, width)
 
 
-def pool_points(points: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """A colour-point map (B, 3, H, W) shrunk to `size`: each cell's mean a*b* over its hinted pixels
-    and a mask that is 1 where any pixel of the cell was hinted (averaging would fade a 1-pixel point
-    to nothing at stride 16 and mix its colour with the zeros around it)."""
+def pool_points(points: torch.Tensor, stride: int) -> torch.Tensor:
+    """A colour-point map (B, 3, H, W), H and W multiples of `stride`, shrunk by `stride`: each cell's
+    mean a*b* over its hinted pixels and a mask that is 1 where any pixel of the cell was hinted
+    (averaging would fade a 1-pixel point to nothing at stride 16 and mix its colour with the zeros
+    around it). A fixed kernel, not a target size, so an ONNX export keeps dynamic image sizes."""
     ab, mask = points[:, :2], points[:, 2:]
-    density = F.interpolate(mask, size=size, mode="area")
-    ab = F.interpolate(ab * mask, size=size, mode="area") / density.clamp_min(1e-6)
+    density = F.avg_pool2d(mask, stride)
+    ab = F.avg_pool2d(ab * mask, stride) / density.clamp_min(1e-6)
     return torch.cat([ab, (density > 0).to(points.dtype)], dim=1)

@@ -32,6 +32,7 @@ from gan_colorizer.models.registry import register
 
 # torchvision's features indices whose outputs feed the decoder, strides 2, 4, 8, 16, 32.
 _TAPS = (1, 3, 6, 13, 17)
+_TAP_STRIDES = (2, 4, 8, 16, 32)
 _IMAGENET_MEAN = (0.485, 0.456, 0.406)
 _IMAGENET_STD = (0.229, 0.224, 0.225)
 
@@ -153,7 +154,8 @@ class MobileNetUNet(Generator):
         or None (no points, the same as all zeros). A model built without either refuses it."""
         self.refuse_hint(hint, points)
         x, (height, width) = pad_to_multiple(L_n, self.stride)
-        if points is not None:
+        if self.takes_points:  # None is no points: all zeros, as training shows a sample without any
+            points = L_n.new_zeros(L_n.shape[0], POINT_CHANNELS, *L_n.shape[-2:]) if points is None else points
             points, _ = pad_to_multiple(points.to(x.dtype), self.stride)
         gray = (x + 1.0) * 0.5  # L_n -> a gray RGB value in [0, 1], as the ImageNet encoder expects
         x = (gray.expand(-1, 3, -1, -1) - self.mean) / self.std
@@ -161,7 +163,8 @@ class MobileNetUNet(Generator):
         for index, layer in enumerate(self.encoder):
             x = layer(x)
             if points is not None and index in _TAPS[:4]:
-                x = x + self.point_convs[_TAPS.index(index)](pool_points(points, x.shape[-2:]))
+                tap = _TAPS.index(index)
+                x = x + self.point_convs[tap](pool_points(points, _TAP_STRIDES[tap]))
             if index in _TAPS[:4]:
                 skips.append(self.attention(x) if index == _TAPS[3] else x)
         films = self._films(hint, L_n)
