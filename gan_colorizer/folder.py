@@ -19,7 +19,7 @@ import numpy as np
 import torch.distributed as dist
 from tqdm import tqdm
 
-from gan_colorizer import color, image_writer, images, progress, runtime
+from gan_colorizer import color, hint_file, image_writer, images, points, progress, runtime
 from gan_colorizer.errors import ConfigError, DataError, ImageError
 from gan_colorizer.inference import HEADROOM, Colorizer, available_memory, network_memory, working_size
 from gan_colorizer.metadata import Metadata
@@ -68,6 +68,7 @@ class FolderReport:
 class _Job:
     source: Path
     target: Path
+    hints: Path | None = None  # the photo's hint file (hint_file.py), when it has one
 
 
 @dataclass
@@ -77,6 +78,7 @@ class _Loaded:
     is_colour: bool
     notes: list[str]  # what decoding left out (later frames or pages, unreadable metadata)
     metadata: Metadata  # EXIF, XMP, IPTC, DPI and bit depth, carried to the output
+    hints: hint_file.PhotoHints | None  # the photo's own points and look
 
 
 @dataclass(frozen=True)
@@ -109,12 +111,15 @@ def plan_outputs(src: Path, dst: Path, out_format: str | None = None) -> list[tu
     return pairs
 
 
-def _load(path: Path, max_pixels: int, colorizer: Colorizer) -> _Loaded:
-    """Decode one file to its L (runs in a reader thread, beside the network).
+def _load(job: _Job, max_pixels: int, colorizer: Colorizer) -> _Loaded:
+    """Decode one file to its L, and read its hint file (runs in a reader thread, beside the network).
 
     The memory check runs on the header's size, before decoding; on the decoded size when the
-    header did not tell.
+    header did not tell. A bad hint file, or points for a model that takes none, is an ImageError:
+    the photo is skipped with that line, the run goes on.
     """
+    path = job.source
+    hints = _hints(job, colorizer)
     size = images.check_pixel_count(path, max_pixels)
     if size is not None:
         colorizer.check_memory(*size, name=str(path), full_size_images=FULL_SIZE_IMAGES_IN_FLIGHT)
@@ -125,8 +130,27 @@ def _load(path: Path, max_pixels: int, colorizer: Colorizer) -> _Loaded:
     sample = images.Picture(rgb=picture.rgb[::8, ::8], alpha=None, bit_depth=picture.bit_depth)
     # A contiguous copy: rgb_to_L's view would keep the whole (H, W, 3) Lab array alive while queued.
     L = np.ascontiguousarray(color.rgb_to_L(picture.rgb))
+    if hints is not None:
+        try:
+            points.check_inside(hints.points, *L.shape)
+        except ConfigError as err:
+            raise ImageError(f"{job.hints}: {err}; move the point or remove it") from None
     return _Loaded(L=L, alpha=picture.alpha, is_colour=not sample.is_gray, notes=picture.notes,
-                   metadata=picture.metadata)
+                   metadata=picture.metadata, hints=hints)
+
+
+def _hints(job: _Job, colorizer: Colorizer) -> hint_file.PhotoHints | None:
+    """The job's hint file read and checked against the model; ImageError naming the file and the fix."""
+    if job.hints is None:
+        return None
+    try:
+        hints = hint_file.read(job.hints)
+    except ConfigError as err:
+        raise ImageError(str(err)) from None
+    if hints.points and not colorizer.takes_points:
+        raise ImageError(f"{job.hints}: has colour points, but this model takes none; use the bundled model "
+                         f"(or one trained with points), or remove the points")
+    return hints
 
 
 def _read_ahead(jobs: list[_Job], max_pixels: int, colorizer: Colorizer, pool: ThreadPoolExecutor,
@@ -135,7 +159,7 @@ def _read_ahead(jobs: list[_Job], max_pixels: int, colorizer: Colorizer, pool: T
     pending: deque[tuple[_Job, Future]] = deque()
     for job in [*jobs, None]:
         if job is not None:
-            pending.append((job, pool.submit(_load, job.source, max_pixels, colorizer)))
+            pending.append((job, pool.submit(_load, job, max_pixels, colorizer)))
         while pending and (job is None or len(pending) > window):
             done, future = pending.popleft()
             try:
@@ -144,15 +168,18 @@ def _read_ahead(jobs: list[_Job], max_pixels: int, colorizer: Colorizer, pool: T
                 yield done, str(err)
 
 
-def _write(job: _Job, loaded: _Loaded, ab: np.ndarray, encoding: _Encoding) -> None:
-    """Merge, convert and encode one image (runs in a writer thread, beside the network).
+def _write(job: _Job, loaded: _Loaded, ab: np.ndarray, encoding: _Encoding) -> str | None:
+    """Merge, convert and encode one image (runs in a writer thread, beside the network); returns the
+    note for colour points the photo's lightness could not hold (None when all arrived or there were none).
 
     The float RGB of `Colorizer.render` before its 8-bit rounding: write_image rounds to 8 or 16 bits
     alike (an 8-bit file has the API's pixels), so a 16-bit scan can come back 16-bit.
     """
     rgb = color.lab_to_rgb_in_gamut(color.merge_lab(loaded.L, ab))
     image_writer.write_image(job.target, rgb, loaded.alpha, quality=encoding.quality, metadata=loaded.metadata,
-                       bit_depth=encoding.bit_depth)
+                             bit_depth=encoding.bit_depth)
+    wanted = loaded.hints.points if loaded.hints is not None else ()
+    return points.PointsReport(wanted, points.written_colours(rgb, wanted)).note() if wanted else None
 
 
 class _FolderRun:
@@ -168,8 +195,12 @@ class _FolderRun:
         self.batch: list[tuple[_Job, _Loaded]] = []
         self.writes: deque[tuple[_Job, Future]] = deque()
 
-    def select(self, pairs: list[tuple[Path, Path]], world: runtime.World, skip_existing: bool) -> list[_Job]:
+    def select(self, pairs: list[tuple[Path, Path]], world: runtime.World, skip_existing: bool,
+               hints: Path | None = None) -> list[_Job]:
         """This rank's jobs: every world.size-th planned output, round-robin over the sorted list.
+
+        Each job's hint file is `hints` when given (one photo), else the photo's own
+        `photo.hints.json` when it exists.
 
         Outputs that two inputs share are found over the whole plan (before the split, so no two
         ranks write one file); existing outputs (with skip_existing) are left out after it, so a
@@ -177,7 +208,8 @@ class _FolderRun:
         """
         taken, planned = set(), []
         for source, target in pairs:
-            planned.append((_Job(source, target), target in taken))  # photo.jpg and photo.png -> photo.png
+            own = hints or (hint_file.beside(source) if hint_file.beside(source).is_file() else None)
+            planned.append((_Job(source, target, own), target in taken))  # photo.jpg and photo.png -> photo.png
             taken.add(target)
         mine = planned[world.rank::world.size]
         self.report.total = len(mine)
@@ -226,9 +258,14 @@ class _FolderRun:
         size = working_size(*loaded.L.shape, render_size)
         if self.batch and (len(self.batch) == self.batch_size
                            or size != working_size(*self.batch[0][1].L.shape, render_size)
+                           or self.request_of(loaded) != self.request_of(self.batch[0][1])
                            or not self.batch_fits(loaded.L.shape, len(self.batch) + 1)):
             self.flush(writers, max_pending=2)
         self.batch.append((job, loaded))
+
+    def request_of(self, loaded: _Loaded) -> Control | None:
+        """The look of one photo: its hint file's, else the run's."""
+        return loaded.hints.look if loaded.hints is not None and loaded.hints.look is not None else self.request
 
     def batch_fits(self, shape: tuple[int, int], count: int) -> bool:
         """Whether one network call on `count` images of this size fits in the memory free now."""
@@ -238,7 +275,9 @@ class _FolderRun:
     def flush(self, writers: ThreadPoolExecutor, max_pending: int) -> None:
         """One network call for the batch; its images go to the writer, at most `max_pending` left waiting."""
         if self.batch:
-            predictions = self.colorizer.predict([loaded.L for _, loaded in self.batch], self.request)
+            wanted = [loaded.hints.points if loaded.hints is not None else None for _, loaded in self.batch]
+            predictions = self.colorizer.predict([loaded.L for _, loaded in self.batch],
+                                                 self.request_of(self.batch[0][1]), wanted)
             for (job, loaded), prediction in zip(self.batch, predictions):
                 note = prediction.control.note() if prediction.control is not None else None
                 if note:  # the photo's lightness could not hold the colour request: say what was reached
@@ -252,10 +291,14 @@ class _FolderRun:
         """Wait for the oldest write and record its outcome."""
         job, future = self.writes.popleft()
         try:
-            future.result()
+            note = future.result()
         except ImageError as err:
             self.skip(job, str(err))
             return
+        if note:  # colour points the photo's lightness could not hold: say what was reached
+            line = f"{job.source}: note: {note}"
+            self.report.notes.append(line)
+            self.say(line)
         self.report.written += 1
         self.progress.update(1)
 
@@ -297,7 +340,8 @@ def _combine_ranks(report: FolderReport, world: runtime.World, group: dist.Proce
 def colorize_folder(src: Path, dst: Path, colorizer: Colorizer, request: Control | None = None, *,
                     out_format: str | None = None, skip_existing: bool = False,
                     max_pixels: int = DEFAULT_MAX_PIXELS, jpeg_quality: int = 95, bit_depth: int | None = None,
-                    batch_size: int = 8, progress_interval: float = DEFAULT_PROGRESS_INTERVAL) -> FolderReport:
+                    batch_size: int = 8, progress_interval: float = DEFAULT_PROGRESS_INTERVAL,
+                    hints: Path | None = None) -> FolderReport:
     """Colorize one image file or every image under a folder into `dst`, each at its own resolution.
 
     Bad files (unreadable, truncated, too large for --max-pixels or for the memory free at this
@@ -308,7 +352,8 @@ def colorize_folder(src: Path, dst: Path, colorizer: Colorizer, request: Control
     DPI (image_writer.write_image); outputs are tagged sRGB. bit_depth: 8 or 16 bits per channel (16 only
     in PNG and TIFF; other outputs get a skip line), None for the input's depth where the output
     format holds it; jpeg_quality: 1-100 for JPEG and WebP outputs. Decoding notes (the first frame of
-    an animation only, say) are printed as `path: note: ...` lines.
+    an animation only, say) are printed as `path: note: ...` lines. A photo with a hint file beside it
+    (`photo.hints.json`, hint_file.py), or `hints` for a single photo, gets its colour points and look.
 
     Under torchrun (runtime.distributed) each rank takes every WORLD_SIZE-th file and the returned
     report covers all ranks; only rank 0 prints progress and per-file lines. Progress is a tqdm bar
@@ -323,7 +368,10 @@ def colorize_folder(src: Path, dst: Path, colorizer: Colorizer, request: Control
     # (Ctrl-C would otherwise be click's `Aborted!` and exit 1, the status of a run with skipped files).
     # The handlers stay while rank 0 waits for the others' reports: they stop, and report, too.
     with runtime.stop_on_signals((signal.SIGINT, signal.SIGTERM)) as stop:
-        jobs = run.select(pairs, world, skip_existing)
+        if hints is not None and len(pairs) != 1:
+            raise ConfigError(f"--hints {hints} is for one photo; --in {src} holds {len(pairs)}: put each "
+                              f"photo's hints beside it as <name>{hint_file.SUFFIX} instead")
+        jobs = run.select(pairs, world, skip_existing, hints)
         run.progress = progress.progress("colorize", run.report.total, run.report.total - len(jobs),
                                          progress_interval, world.is_main)
         with ThreadPoolExecutor(2) as readers, ThreadPoolExecutor(1) as writers:

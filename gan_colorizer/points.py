@@ -17,6 +17,7 @@ import torch
 from gan_colorizer.color import normalize_ab, rgb_to_lab
 from gan_colorizer.config import PointsConfig
 from gan_colorizer.errors import ConfigError
+from gan_colorizer.image_writer import to_uint8
 from gan_colorizer.models.layers import POINT_CHANNELS
 from gan_colorizer.mood import parse_color
 
@@ -221,15 +222,20 @@ class PointsReport:
         return f"cannot reach {told} (the lightness there cannot hold that colour in sRGB)"
 
 
-def written_colours(rgb8: np.ndarray, points: tuple[Point, ...]) -> tuple[tuple[float, float], ...]:
-    """Mean a*b* of the written (H, W, 3) uint8 image inside each point's disc (radius_in, full size)."""
-    height, width = rgb8.shape[:2]
+def written_colours(rgb: np.ndarray, points: tuple[Point, ...]) -> tuple[tuple[float, float], ...]:
+    """Mean a*b* of the written image inside each point's disc (radius_in, full size).
+
+    rgb: (H, W, 3) uint8, or float in [0, 1] as it goes to the writer (its discs are quantised to 8
+    bits here, as the file will be).
+    """
+    height, width = rgb.shape[:2]
     colours = []
     for point in points:
         radius = point.radius_in(height, width)
         top, left = max(0, math.floor(point.y - radius)), max(0, math.floor(point.x - radius))
         bottom, right = min(height, math.ceil(point.y + radius) + 1), min(width, math.ceil(point.x + radius) + 1)
-        crop = rgb8[top:bottom, left:right]
+        crop = rgb[top:bottom, left:right]
+        crop = crop if crop.dtype == np.uint8 else to_uint8(crop)
         disc = np.zeros(crop.shape[:2], np.uint8)
         cv2.circle(disc, (round((point.x - left) * 16), round((point.y - top) * 16)), round(radius * 16), 1,
                    thickness=-1, shift=4)

@@ -80,10 +80,13 @@ def check_options(render_size: int, max_render_size: int, out_format: str | None
 @click.option("--shift", is_flag=True,
               help="Shift the uncontrolled colours' a*b* statistics onto the request instead of asking a model "
                    "that takes a colour hint to paint it: arrives alike, but looks more like a colour filter.")
+@click.option("--hints", type=click.Path(dir_okay=False, path_type=Path),
+              help="A hint file (colour points and look, as the web app saves it) for a single --in photo. In a "
+                   "folder, each photo's own photo.hints.json beside it is used.")
 def main(src: Path, dst: Path, checkpoint: Path | None, backend: str | None, render_size: int, max_render_size: int,
          out_format: str | None, skip_existing: bool, max_pixels: int, jpeg_quality: int, bit_depth: str,
          device: str, progress_interval: float, mood_name: str | None, target_color: str | None,
-         reference: Path | None, temperature: float | None, strength: float, shift: bool) -> None:
+         reference: Path | None, temperature: float | None, strength: float, shift: bool, hints: Path | None) -> None:
     """Colorize an image or every image under a folder into --out, each at its own resolution."""
     from gan_colorizer import folder, inference, mood, runtime  # torch: not needed for --help
 
@@ -97,7 +100,7 @@ def main(src: Path, dst: Path, checkpoint: Path | None, backend: str | None, ren
                                             skip_existing=skip_existing, max_pixels=max_pixels,
                                             jpeg_quality=jpeg_quality,
                                             bit_depth=None if bit_depth == "same" else int(bit_depth),
-                                            progress_interval=progress_interval)
+                                            progress_interval=progress_interval, hints=hints)
     except ColorizerError as err:
         raise cli.fail(err) from None
     except KeyboardInterrupt:  # before the folder runner took over Ctrl-C: nothing was written yet

@@ -1,0 +1,77 @@
+"""Hint files: one photo's colour points and look, saved by the web app and replayed by a folder run.
+
+`photo.hints.json` beside `photo.jpg` (or `colorize --hints FILE` for one photo) holds what an
+archivist set on the page, so the full-resolution batch run gives the pixels the page showed:
+
+    {"gan_colorizer_hints": 1,
+     "points": [{"x": 120, "y": 80, "color": "#c03020", "radius": 6}, {"x": 40, "y": 200, "color": [12, -30]}],
+     "look": {"mood": "warm", "strength": 0.7}}
+
+"gan_colorizer_hints" is the format's version. Points are in the photo's own pixels (x right, y
+down, from the top-left pixel's centre), as `points.parse_point` reads them; "look" holds the
+arguments of `mood.control` (mood, color, temperature, strength, learned), and replaces the run's
+own look for this photo. Both keys may be left out.
+"""
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from gan_colorizer import mood, points
+from gan_colorizer.errors import ConfigError
+
+VERSION = 1
+SUFFIX = ".hints.json"
+LOOK_KEYS = ("mood", "color", "temperature", "strength", "learned")
+
+
+@dataclass(frozen=True)
+class PhotoHints:
+    """What a hint file asks for one photo: its points, and its look (None: the run's own)."""
+
+    points: tuple[points.Point, ...]
+    look: mood.Control | None
+    look_args: dict[str, Any] | None = None  # the look as written, to save it again
+
+
+def beside(photo: Path) -> Path:
+    """Where a photo's hint file lives: `scans/photo.jpg` -> `scans/photo.hints.json`."""
+    return photo.with_name(photo.stem + SUFFIX)
+
+
+def parse(data: Any, where: str) -> PhotoHints:
+    """A hint file's decoded JSON -> PhotoHints; ConfigError naming `where` and the fix for anything else."""
+    fix = "see 'Hint files' in the README"
+    if not isinstance(data, dict) or data.get("gan_colorizer_hints") != VERSION:
+        raise ConfigError(f"{where}: not a gan_colorizer hint file (version {VERSION}): {fix}")
+    unknown = set(data) - {"gan_colorizer_hints", "points", "look"}
+    if unknown:
+        raise ConfigError(f"{where}: unknown key {sorted(unknown)[0]!r}; expected points and look: {fix}")
+    look_args = data.get("look")
+    if look_args is not None and (not isinstance(look_args, dict) or set(look_args) - set(LOOK_KEYS)):
+        raise ConfigError(f"{where}: look must be an object with keys among {', '.join(LOOK_KEYS)}: {fix}")
+    try:
+        wanted = points.parse_points(data.get("points", []))
+        look = mood.control(**look_args) if look_args else None
+    except ConfigError as err:
+        raise ConfigError(f"{where}: {err}") from None
+    return PhotoHints(wanted, look, look_args or None)
+
+
+def read(path: Path) -> PhotoHints:
+    """Read and check a hint file; ConfigError (one line naming the file) for an unreadable or malformed one."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such hint file") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ConfigError(f"{path}: not readable as JSON ({err}); fix it or remove it") from None
+    return parse(data, str(path))
+
+
+def to_json(hints: PhotoHints) -> str:
+    """The file's text for `hints`: what the web app offers as "save hints"."""
+    written = [{"x": p.x, "y": p.y, "color": p.label if p.label.startswith("#") else list(p.ab),
+                **({"radius": p.radius} if p.radius is not None else {})} for p in hints.points]
+    data = {"gan_colorizer_hints": VERSION, "points": written, **({"look": hints.look_args} if hints.look_args else {})}
+    return json.dumps(data, indent=1)
