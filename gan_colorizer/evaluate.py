@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from gan_colorizer import checkpoint, color, data, feature_metrics, image_writer, images, metrics
+from gan_colorizer import checkpoint, color, data, feature_metrics, image_writer, images, metrics, points
 from gan_colorizer import mood as moods
 from gan_colorizer.config import load_config
 from gan_colorizer.degrade import DEGRADE_EVAL, degrade_L
@@ -28,6 +28,7 @@ from gan_colorizer.inference import Colorizer
 SPLITS = ("val", "all")
 _MAX_LISTED = 10  # unpaired files printed one per line; the rest as a count
 DEGRADE_SEED = 20261130  # evaluate --degrade: the same damage to each photo in every run
+POINTS_SEED = 20261206  # evaluate --points: the same simulated clicks on each photo in every run
 
 
 @dataclass
@@ -43,6 +44,7 @@ class Evaluation:
     unpaired: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     control: dict[str, dict[str, float]] = field(default_factory=dict)  # colour-control runs: see evaluate_checkpoint
+    arrival: dict[int, float] = field(default_factory=dict)  # --points N -> share of points that arrived
 
 
 def gray_version(gt_rgb8: np.ndarray) -> np.ndarray:
@@ -178,6 +180,19 @@ def split_keys_of(ckpt: dict, checkpoint_path: Path, source: data.PhotoSource | 
     return keys
 
 
+def simulated_clicks(truth: np.ndarray, count: int, key: str) -> tuple[points.Point, ...]:
+    """`count` colour points a user who knows the true colours might set on one photo (H, W, 3) uint8:
+    places drawn uniformly over the photo, seeded by its name (the first n of them for any n <=
+    count are the same), each asking for the truth's mean a*b* in its disc (default radius, 1 % of
+    the shorter side), as a user picks the colour of a region rather than of one pixel."""
+    height, width = truth.shape[:2]
+    rng = np.random.default_rng([POINTS_SEED, zlib.crc32(key.encode())])
+    places = rng.uniform((0.0, 0.0), (width - 1.0, height - 1.0), size=(count, 2))
+    where = tuple(points.Point(float(x), float(y), (0.0, 0.0)) for x, y in places)
+    return tuple(points.Point(p.x, p.y, ab, label="the truth's colour")
+                 for p, ab in zip(where, points.written_colours(truth, where)))
+
+
 def achieved_stats(rgb8: np.ndarray) -> moods.ColorTarget:
     """(H, W, 3) uint8 sRGB -> its mean a*b* and spread (mood.ab_stats), in Lab units."""
     return moods.ab_stats(color.rgb_to_lab(rgb8.astype(np.float32) / 255.0)[..., 1:])
@@ -264,7 +279,8 @@ class ControlRuns:
 
 def evaluate_checkpoint(checkpoint_path: Path, data_paths: list[Path] | None, split: str, device: torch.device,
                         lpips_net: str = "squeeze", save_pred: Path | None = None,
-                        control: dict | None = None, degrade: bool = False) -> Evaluation:
+                        control: dict | None = None, degrade: bool = False,
+                        point_counts: tuple[int, ...] = ()) -> Evaluation:
     """Colorize each photo of `split` at full resolution from its gray version and score it.
 
     degrade: age each gray input as an archive scan first (`degraded_gray`, seeded per photo), the
@@ -276,6 +292,9 @@ def evaluate_checkpoint(checkpoint_path: Path, data_paths: list[Path] | None, sp
     control: `mood.control` arguments (mood, color, reference, temperature, strength). The
     controlled predictions are scored as more rows next to the uncontrolled "model" row (see
     `ControlRuns`); Evaluation.control says per row what was requested and reached.
+    point_counts: for each n > 0, a row `pts<n>` colorized with n simulated clicks of the truth's
+    colours (`simulated_clicks`); Evaluation.arrival says per n the share of points whose disc
+    came within points.ARRIVAL_TOLERANCE of the colour asked. n = 0 is the `model` row.
     """
     checkpoint_path = Path(checkpoint_path)
     ckpt = checkpoint.read(checkpoint_path)  # once: the generator, its data and its val split all come from it
@@ -287,11 +306,15 @@ def evaluate_checkpoint(checkpoint_path: Path, data_paths: list[Path] | None, sp
         if save_pred is not None and data_path.is_dir() and (real_out == real_data or real_data in real_out.parents):
             raise ConfigError(f"--save-pred {save_pred} is inside --data {data_path}; choose a folder outside it")
     colorizer = Colorizer(checkpoint.generator_from(ckpt, checkpoint_path), device)
+    counts = sorted({count for count in point_counts if count > 0})
+    if counts and not colorizer.takes_points:
+        raise ConfigError(f"--points: {checkpoint_path} takes no colour points (trained without model.args.points)")
     source = data.open_sources(data_paths)
     keys = split_keys_of(ckpt, checkpoint_path, source, split)
     scorer = build_scorer(device, lpips_net)
     controlled = ControlRuns(colorizer, control or {}, scorer.lpips_model) if control else None
     skipped: list[str] = []
+    arrived: dict[int, list[bool]] = {count: [] for count in counts}
     for key in tqdm(keys, desc=f"evaluating {split}", unit="image", disable=None):
         try:
             truth = image_writer.to_uint8(source.decode(key).rgb)
@@ -302,11 +325,17 @@ def evaluate_checkpoint(checkpoint_path: Path, data_paths: list[Path] | None, sp
         pred = colorizer(gray)
         if save_pred is not None:
             image_writer.write_image(Path(save_pred) / PurePosixPath(key).with_suffix(".png"), pred)
-        preds = {"model": pred, **(controlled.add(gray, pred) if controlled else {}), "gray": gray}
-        scorer.add(truth, preds, name=key)
+        preds = {"model": pred, **(controlled.add(gray, pred) if controlled else {})}
+        clicks = simulated_clicks(truth, counts[-1], key) if counts else ()
+        for count in counts:
+            preds[f"pts{count}"], _, report = colorizer.colorize_with_report(gray, None, clicks[:count])
+            missed = {index for index, _ in report.misses()}
+            arrived[count] += [index not in missed for index in range(count)]
+        scorer.add(truth, {**preds, "gray": gray}, name=key)
     result = _finish(scorer, [], skipped)
     if controlled:
         result.control = controlled.summary(result.metrics)
+    result.arrival = {count: float(np.mean(flags)) for count, flags in arrived.items() if flags}
     return result
 
 
@@ -316,12 +345,14 @@ def _plain(value: float | int) -> float | int | None:
 
 
 def save_json(table: dict[str, dict[str, float]], path: Path,
-              control: dict[str, dict[str, float]] | None = None) -> None:
+              control: dict[str, dict[str, float]] | None = None, arrival: dict[int, float] | None = None) -> None:
     """Write {"model": {...}, "gray": {...}} with metrics.METRIC_KEYS (plus the "learned"/"fallback"
     rows and, under "control", the colour distances of colour-control runs); nan becomes null."""
     content: dict = {label: {key: _plain(row[key]) for key in metrics.METRIC_KEYS} for label, row in table.items()}
     if control:
         content["control"] = {name: {key: _plain(value) for key, value in row.items()} for name, row in control.items()}
+    if arrival:
+        content["arrival"] = {f"pts{count}": share for count, share in arrival.items()}
     _write_text(Path(path), json.dumps(content, indent=2) + "\n")
 
 
@@ -359,6 +390,12 @@ def format_table(table: dict[str, dict[str, float]], lpips_net: str = "squeeze")
     if footer:
         lines.append("; ".join(footer) + ".")
     return "\n".join(lines)
+
+
+def format_arrival(arrival: dict[int, float]) -> list[str]:
+    """One line per `--points N`: the share of its simulated points that arrived."""
+    return [f"pts{count:<4} {100 * share:.0f} % of the points arrived (disc mean within dE "
+            f"{points.ARRIVAL_TOLERANCE:g} of the colour asked)" for count, share in arrival.items()]
 
 
 def format_control(name: str, requested: dict[str, float], row: dict[str, float]) -> str:

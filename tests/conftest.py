@@ -5,6 +5,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+import torch
 from skimage import data as skdata
 
 from gan_colorizer import checkpoint
@@ -65,6 +66,22 @@ def tiny_checkpoint(tmp_path: Path, tiny_generator) -> Path:
     """A generator-only export of a tiny random generator."""
     path = tmp_path / "tiny.pt"
     entry = checkpoint.network_entry(TINY_GENERATOR["name"], TINY_GENERATOR["args"], tiny_generator)
+    checkpoint.save(path, {"kind": "generator", "generator": entry, "step": 0, "stage": "pretrain", "run_config": {}})
+    return path
+
+
+@pytest.fixture
+def pointed_checkpoint(tmp_path: Path) -> Path:
+    """A tiny generator export taking a colour hint and colour points, its point convs and hint layer not
+    zero (so both change the output)."""
+    torch.manual_seed(0)
+    args = {**TINY_GENERATOR["args"], "hint": True, "points": True}
+    generator = build(TINY_GENERATOR["name"], **args).eval()
+    with torch.no_grad():
+        for parameter in [*generator.point_convs.parameters(), *generator.film.parameters()]:
+            parameter.normal_(0.0, 0.3)
+    path = tmp_path / "pointed.pt"
+    entry = checkpoint.network_entry(TINY_GENERATOR["name"], args, generator)
     checkpoint.save(path, {"kind": "generator", "generator": entry, "step": 0, "stage": "pretrain", "run_config": {}})
     return path
 

@@ -211,3 +211,22 @@ def test_a_checkpoint_mode_without_data_uses_the_recorded_data_or_says_what_to_p
     ckpt["run_config"] = {"data": {"paths": [str(photo_zip)]}}
     checkpoint.save(tiny_checkpoint, {key: value for key, value in ckpt.items() if key != "format"})
     assert evaluate.evaluate_checkpoint(tiny_checkpoint, None, "all", "cpu").metrics["model"]["n"] == 8
+
+
+def test_points_rows_come_closer_to_the_truth_and_their_points_arrive(pointed_checkpoint, photo_zip, monkeypatch,
+                                                                      tmp_path):
+    monkeypatch.setattr(evaluate, "build_scorer", lambda device, lpips_net="squeeze": metrics.Scorer())
+    result = evaluate.evaluate_checkpoint(pointed_checkpoint, [photo_zip], "all", "cpu", point_counts=(0, 2, 10))
+    table = result.metrics
+    assert list(table) == ["model", "pts2", "pts10", "gray"] and table["pts10"]["n"] == table["model"]["n"]
+    assert table["pts10"]["ab_rmse"] < table["pts2"]["ab_rmse"] < table["model"]["ab_rmse"]
+    assert set(result.arrival) == {2, 10} and min(result.arrival.values()) >= 0.9
+    again = evaluate.evaluate_checkpoint(pointed_checkpoint, [photo_zip], "all", "cpu", point_counts=(10,))
+    assert again.metrics["pts10"] == pytest.approx(table["pts10"], nan_ok=True)  # the same clicks every run
+    evaluate.save_json(table, tmp_path / "m.json", arrival=result.arrival)
+    assert json.loads((tmp_path / "m.json").read_text())["arrival"]["pts10"] == result.arrival[10]
+
+
+def test_points_for_a_model_without_them_is_one_line(tiny_checkpoint, photo_zip):
+    result = _run("--checkpoint", tiny_checkpoint, "--data", photo_zip, "--split", "all", "--points", "5")
+    assert result.exit_code == 1 and "takes no colour points" in _error_lines(result)[0]

@@ -5,33 +5,14 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-import torch
 from click.testing import CliRunner
 from skimage import data
 
-from gan_colorizer import checkpoint, hint_file, images
+from gan_colorizer import hint_file, images
 from gan_colorizer.errors import ConfigError
 from gan_colorizer.inference import Colorizer
-from gan_colorizer.models import build
-from tests.conftest import TINY_GENERATOR, small
+from tests.conftest import small
 from tools import colorize
-
-POINTED = {**TINY_GENERATOR["args"], "hint": True, "points": True}
-
-
-@pytest.fixture
-def pointed_checkpoint(tmp_path: Path) -> Path:
-    """A tiny generator taking a hint and points, point convs not zero, saved as an export."""
-    torch.manual_seed(0)
-    generator = build("mobilenet_unet", **POINTED).eval()
-    with torch.no_grad():
-        for parameter in [*generator.point_convs.parameters(), *generator.film.parameters()]:
-            parameter.normal_(0.0, 0.3)
-    path = tmp_path / "pointed.pt"
-    entry = checkpoint.network_entry("mobilenet_unet", POINTED, generator)
-    checkpoint.save(path, {"kind": "generator", "generator": entry, "step": 0, "stage": "pretrain", "run_config": {}})
-    return path
-
 
 def gray_photo(path: Path, source: np.ndarray, width: int = 96, height: int = 72) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)

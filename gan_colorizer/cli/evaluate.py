@@ -45,19 +45,22 @@ LPIPS_NETS = ("squeeze", "alex", "vgg")  # feature_metrics.LPIPS_NETS
 @click.option("--degrade", is_flag=True,
               help="Mode 2: age each gray input as an archive scan (seeded fade, grain, blur, scratches, dust, JPEG) "
                    "before colorizing; the truth stays the clean photo.")
+@click.option("--points", "point_counts", multiple=True, type=click.IntRange(min=0), metavar="N",
+              help="Mode 2: also score a row colorized with N simulated colour points of the truth's colours "
+                   "(places seeded per photo), and the share that arrived; repeatable (--points 5 --points 10).")
 def main(pred: Path | None, gt: Path | None, checkpoint: Path | None, data_paths: tuple[Path, ...], split: str,
          save_pred: Path | None, json_path: Path | None, csv_path: Path | None, lpips_net: str, device: str,
          mood_name: str | None, target_color: str | None, temperature: float | None, reference: Path | None,
-         strength: float, degrade: bool) -> None:
+         strength: float, degrade: bool, point_counts: tuple[int, ...]) -> None:
     """Compare colorizations with the truth (PSNR, SSIM, LPIPS, FID-lite, KID, colourfulness) and a gray baseline."""
     is_folders, is_checkpoint = bool(pred or gt), bool(checkpoint or data_paths)
     if is_folders == is_checkpoint or (is_folders and not (pred and gt)) or (is_checkpoint and not checkpoint):
         raise click.ClickException("give --pred and --gt (two folders), or --checkpoint (and --data)")
     requests = {"mood": mood_name, "color": target_color, "temperature": temperature, "reference": reference}
     is_controlled = any(value is not None for value in requests.values())
-    if (save_pred or is_controlled or degrade) and is_folders:
-        raise click.ClickException("--save-pred, --mood, --color, --temperature, --reference and --degrade need "
-                                   "--checkpoint")
+    if (save_pred or is_controlled or degrade or point_counts) and is_folders:
+        raise click.ClickException("--save-pred, --mood, --color, --temperature, --reference, --degrade and --points "
+                                   "need --checkpoint")
     control = {**requests, "strength": strength} if is_controlled else None
     cli.require_train_extra("evaluate")
     from gan_colorizer import evaluate, runtime  # torch: not needed for --help or a usage error
@@ -68,9 +71,9 @@ def main(pred: Path | None, gt: Path | None, checkpoint: Path | None, data_paths
             result = evaluate.evaluate_folders(pred, gt, torch_device, lpips_net)
         else:
             result = evaluate.evaluate_checkpoint(checkpoint, list(data_paths), split, torch_device, lpips_net, save_pred,
-                                                  control, degrade)
+                                                  control, degrade, point_counts)
         if json_path:
-            evaluate.save_json(result.metrics, json_path, result.control)
+            evaluate.save_json(result.metrics, json_path, result.control, result.arrival)
         if csv_path:
             evaluate.save_csv(result.rows, csv_path)
     except ColorizerError as err:
@@ -79,5 +82,7 @@ def main(pred: Path | None, gt: Path | None, checkpoint: Path | None, data_paths
     for name, row in result.control.items():
         if name != "requested":
             click.echo(evaluate.format_control(name, result.control["requested"], row))
+    for line in evaluate.format_arrival(result.arrival):
+        click.echo(line)
     if result.skipped:
         raise click.ClickException(f"{len(result.skipped)} pair(s) left out; reasons printed above")
