@@ -20,6 +20,7 @@ import pytest
 from click.testing import CliRunner
 from skimage import data as skdata
 
+from gan_colorizer import color
 from gan_colorizer.app.server import AppServer, make_server
 from gan_colorizer.app.service import PhotoService
 from gan_colorizer.errors import ConfigError
@@ -93,7 +94,7 @@ def test_info_lists_the_moods_and_the_upload_limit(app):
     status, _, body = get(app, "/api/info")
     info = json.loads(body)
     assert status == 200 and "warm" in info["moods"] and info["max_upload_mb"] == SMALL_LIMIT_MB
-    assert info["temperature"]["supported"] is True and info["temperature"]["range"] == [2700, 10000]
+    assert info["temperature"]["range"] == [2700, 10000] and info["takes_points"] is False
 
 
 def test_upload_colorize_and_download_at_full_size(app):
@@ -151,24 +152,17 @@ def test_bad_settings_get_a_message(app, settings, message):
     assert status == 400 and message in answer["error"]
 
 
-def test_temperature_is_passed_as_kelvin_when_the_colorizer_takes_it(tiny_checkpoint):
-    class WithTemperature:
-        """A Colorizer whose call also takes temperature (a later change adds it to the real one)."""
-
-        def __init__(self, colorizer: Colorizer) -> None:
-            self.colorizer, self.temperatures = colorizer, []
-
-        def __call__(self, image, *, mood=None, color=None, strength=1.0, temperature=None):
-            self.temperatures.append(temperature)
-            return self.colorizer(image, mood=mood, color=color, strength=strength)
-
-    colorizer = WithTemperature(Colorizer.from_checkpoint(tiny_checkpoint))
-    with running(PhotoService(colorizer)) as server:
-        assert json.loads(get(server, "/api/info")[2])["temperature"]["supported"] is True
-        assert post(server, gray_photo(), temperature="3200")[0] == 200
-        assert post(server, gray_photo())[0] == 200
-        assert post(server, gray_photo(), temperature="warm")[0] == 400
-    assert colorizer.temperatures == [3200, None]
+def test_temperature_is_passed_as_kelvin(app):
+    """Tungsten light (3200 K) comes out warmer (higher mean b*) than shade (10000 K); a word is refused."""
+    means = []
+    for kelvin in ("3200", "10000"):
+        status, answer = post(app, gray_photo(), temperature=kelvin)
+        assert status == 200
+        rgb8 = cv2.cvtColor(cv2.imdecode(np.frombuffer(get(app, f"/api/results/{answer['id']}/file")[2], np.uint8),
+                                         cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+        means.append(color.rgb_to_lab(rgb8.astype(np.float32) / 255.0)[..., 2].mean())
+    assert means[0] > means[1] + 5
+    assert post(app, gray_photo(), temperature="warm")[0] == 400
 
 
 def test_zip_holds_every_result_under_distinct_names(app):
@@ -344,3 +338,67 @@ def test_hostile_requests_get_4xx_and_nothing_is_written_outside_the_app_folder(
         assert written and all(path == app_folders[0] or app_folders[0] in path.parents for path in written)
     assert not any(temp_root.iterdir())  # closing the app deletes its results
     assert "Traceback" not in capfd.readouterr().err
+
+
+def send(server: AppServer, path: str, body: bytes, **query) -> tuple[int, dict]:
+    """POST `body` to `path` (recolor, hints); (status, JSON answer)."""
+    request = urllib.request.Request(f"{server.url.rstrip('/')}{path}?{urlencode(query)}", data=body, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as err:
+        return err.code, json.loads(err.read())
+
+
+@pytest.fixture
+def pointed_app(pointed_checkpoint: Path) -> Iterator[AppServer]:
+    with running(PhotoService(Colorizer.from_checkpoint(pointed_checkpoint))) as server:
+        yield server
+
+
+def test_points_recolour_without_uploading_again_and_the_download_is_the_apis(pointed_app, pointed_checkpoint):
+    status, first = post(pointed_app, gray_photo(96, 72), mood="warm", strength="0.5")
+    assert status == 200 and first["hints"] == {"gan_colorizer_hints": 1, "points": [],
+                                                "look": {"mood": "warm", "strength": 0.5}}
+    wanted = [{"x": 30, "y": 20, "color": "#b06040", "radius": 4}, {"x": 70, "y": 50, "color": "#4070a0"}]
+    status, again = send(pointed_app, f"/api/results/{first['id']}/recolor", json.dumps({"points": wanted}).encode(),
+                         mood="warm", strength="0.5")
+    assert status == 200 and again["id"] != first["id"] and again["hints"]["points"] == wanted
+    download = decode(get(pointed_app, f"/api/results/{again['id']}/file")[2])[..., ::-1]  # BGR -> RGB
+    gray = decode(gray_photo(96, 72))
+    expected = Colorizer.from_checkpoint(pointed_checkpoint)(gray, mood="warm", strength=0.5, points=wanted)
+    assert np.array_equal(download, expected)
+    # the saved hint file brings the same colours back through the hints endpoint
+    status, headers, saved = get(pointed_app, f"/api/results/{again['id']}/hints")
+    assert status == 200 and 'filename="photo.hints.json"' in headers["Content-Disposition"]
+    status, loaded = send(pointed_app, f"/api/results/{first['id']}/hints", saved)
+    assert status == 200
+    assert np.array_equal(decode(get(pointed_app, f"/api/results/{loaded['id']}/file")[2])[..., ::-1], expected)
+
+
+def test_recommended_colours_are_distinct_hex_colours_the_first_the_models_own(pointed_app):
+    status, first = post(pointed_app, gray_photo(96, 72))
+    status, headers, body = get(pointed_app, f"/api/results/{first['id']}/suggest?x=40&y=30")
+    colours = json.loads(body)["colours"]
+    assert status == 200 and 1 <= len(colours) <= 8 and len(set(colours)) == len(colours)
+    assert all(len(c) == 7 and c.startswith("#") for c in colours)
+    assert get(pointed_app, f"/api/results/{first['id']}/suggest?x=400&y=30")[0] == 400  # off the photo
+
+
+@pytest.mark.parametrize(("path", "body", "status", "message"), [
+    ("/api/results/nosuch/recolor", b'{"points": []}', 404, "gone"),
+    ("/api/results/{id}/recolor", b"[1, 2", 400, "expected a JSON object"),
+    ("/api/results/{id}/recolor", b'{"points": [[500, 5, "#ff0000"]]}', 400, "lies outside the 48 x 40 image"),
+    ("/api/results/{id}/recolor", b'{"points": [[5, 5, "teal"]]}', 400, "point 1: colour 'teal'"),
+    ("/api/results/{id}/hints", b'{"points": []}', 400, "not a gan_colorizer hint file"),
+])
+def test_bad_points_and_hint_files_get_a_message(pointed_app, path, body, status, message):
+    first = post(pointed_app, gray_photo())[1]
+    answer = send(pointed_app, path.format(id=first["id"]), body)
+    assert answer[0] == status and message in answer[1]["error"]
+
+
+def test_points_for_a_model_without_them_get_a_message(app):
+    first = post(app, gray_photo())[1]
+    status, answer = send(app, f"/api/results/{first['id']}/recolor", b'{"points": [[5, 5, "#ff0000"]]}')
+    assert status == 400 and "takes no colour points" in answer["error"]

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import BinaryIO
 from urllib.parse import parse_qsl, quote, urlsplit
 
+from gan_colorizer import hint_file
 from gan_colorizer.app.service import PhotoService, Settings, UploadTooLarge
 from gan_colorizer.errors import ColorizerError, ConfigError
 
@@ -39,6 +40,7 @@ logger = logging.getLogger(__name__)
 _PAGE_POLICY = ("default-src 'none'; connect-src 'self'; img-src 'self' data:; "
                 "style-src 'unsafe-inline'; script-src 'unsafe-inline'; base-uri 'none'; form-action 'none'")
 _CHUNK = 1 << 20
+_MAX_HINTS_BYTES = 1_000_000  # a hint file or a list of colour points: a few KB in practice
 _LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
 
 
@@ -113,6 +115,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_json(HTTPStatus.OK, self.server.service.info())
         elif len(parts) == 4 and parts[:2] == ["api", "results"] and parts[3] in ("before.jpg", "after.jpg", "file"):
             self._send_result_file(parts[2], parts[3])
+        elif len(parts) == 4 and parts[:2] == ["api", "results"] and parts[3] in ("hints", "suggest"):
+            self._send_result_extra(parts[2], parts[3], dict(parse_qsl(url.query)))
         elif url.path == "/api/zip":
             self._send_zip(dict(parse_qsl(url.query)).get("ids", ""))
         else:
@@ -122,6 +126,10 @@ class _Handler(BaseHTTPRequestHandler):
         if self._refuse_foreign_host():
             return
         url = urlsplit(self.path)
+        parts = url.path.strip("/").split("/")
+        if len(parts) == 4 and parts[:2] == ["api", "results"] and parts[3] in ("recolor", "hints"):
+            self._recolor(parts[2], parts[3], dict(parse_qsl(url.query, keep_blank_values=True)))
+            return
         if url.path != "/api/colorize":
             self._send_json(HTTPStatus.NOT_FOUND, {"error": f"nothing at {url.path}"})
             return
@@ -154,6 +162,53 @@ class _Handler(BaseHTTPRequestHandler):
             return
         self._send_json(HTTPStatus.OK, result.summary())
 
+    def _recolor(self, result_id: str, kind: str, query: dict[str, str]) -> None:
+        """POST .../recolor?<settings> with {"points": [...]} (JSON), or .../hints with a hint file's bytes:
+        the photo coloured again, answered like an upload."""
+        length = self._content_length()
+        if length is None:
+            return
+        if length > _MAX_HINTS_BYTES:
+            self.close_connection = True
+            self._send_json(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, {"error": "colour points or hints above 1 MB"})
+            return
+        body, service = self.rfile.read(length), self.server.service
+        try:
+            if kind == "hints":
+                result = service.recolor_from_hints(result_id, body)
+            else:
+                try:
+                    wanted = json.loads(body or b"{}").get("points", [])
+                except (ValueError, AttributeError):
+                    raise ConfigError('expected a JSON object {"points": [...]}') from None
+                result = service.recolor(result_id, Settings.from_query(query), wanted)
+        except KeyError:
+            self._send_json(HTTPStatus.NOT_FOUND, {"error": "this result is gone (was the app restarted?)"})
+            return
+        except ColorizerError as err:
+            self._send_json(HTTPStatus.BAD_REQUEST, {"error": str(err)})
+            return
+        self._send_json(HTTPStatus.OK, result.summary())
+
+    def _send_result_extra(self, result_id: str, kind: str, query: dict[str, str]) -> None:
+        """GET .../hints (the result's hint file, to save) or .../suggest?x=&y= (recommended colours)."""
+        service = self.server.service
+        result = service.result(result_id)
+        if result is None:
+            self._send_json(HTTPStatus.NOT_FOUND, {"error": "this result is gone (was the app restarted?)"})
+        elif kind == "hints":
+            name = Path(result.name).stem + hint_file.SUFFIX
+            self._send_bytes(hint_file.to_json(result.hints()).encode(), "application/json",
+                             {"Content-Disposition": _attachment(name)})
+        else:
+            try:
+                x, y = float(query.get("x", "")), float(query.get("y", ""))
+                self._send_json(HTTPStatus.OK, {"colours": service.suggest(result_id, x, y)})
+            except ValueError:
+                self._send_json(HTTPStatus.BAD_REQUEST, {"error": "x and y must be numbers"})
+            except ColorizerError as err:
+                self._send_json(HTTPStatus.BAD_REQUEST, {"error": str(err)})
+
     def _content_length(self) -> int | None:
         """The upload's declared size in bytes, or None once it was answered: 411 without one, 400 for one
         that is not a whole number (the body's end is then unknown, so the connection closes)."""
@@ -183,6 +238,7 @@ class _Handler(BaseHTTPRequestHandler):
         if result is None:
             self._send_json(HTTPStatus.NOT_FOUND, {"error": "this result is gone (was the app restarted?)"})
         elif kind == "file":
+            self.server.service.full_file(result)
             with open(result.file, "rb") as stream:
                 self._send_stream(stream, result.file.stat().st_size, _image_type(result.file),
                                   {"Content-Disposition": _attachment(result.download_name)})

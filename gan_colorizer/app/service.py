@@ -1,12 +1,17 @@
-"""The web app's work, free of HTTP: one upload in, one colorized photo and its previews out.
+"""The web app's work, free of HTTP: one upload in, one colorized photo and its previews out, and
+the same photo coloured again with other settings or colour points without sending it again.
 
 Flow per upload: size cap (bytes) -> pixel cap (from the header, before decoding allocates) ->
 `images.decode_image`, so every format and every bad file behaves as in the command-line tool ->
-the one shared Colorizer, one call at a time under a lock -> the full-resolution result and two
-small JPEG previews (before, after) written into a temporary folder that lives as long as the
-service. Results are addressed by random ids, so one browser cannot list another's photos.
+its lightness L (and alpha) kept on disk as a `Photo` -> the one shared Colorizer, one call at a
+time under a lock, predicts a*b* at its working size -> a small JPEG "after" preview rendered from
+a preview-size L. The full-resolution file is rendered from the full L only when it is downloaded,
+so a click on the page (a new colour point, another look) costs one network call and a preview, not
+a full-size encode: a fraction of a second even for a 12 MP scan (docs/performance.md). Files live
+in a temporary folder as long as the service; results are addressed by random ids, so one browser
+cannot list another's photos.
 """
-import inspect
+import json
 import math
 import secrets
 import shutil
@@ -19,11 +24,12 @@ from pathlib import Path
 from typing import BinaryIO
 
 import numpy as np
+import torch
 
-from gan_colorizer import image_writer, images, mood
+from gan_colorizer import color, hint, hint_file, image_writer, images, mood, points
 from gan_colorizer.errors import ConfigError
 from gan_colorizer.folder import DEFAULT_MAX_PIXELS
-from gan_colorizer.inference import Colorizer
+from gan_colorizer.inference import Colorizer, predict_ab, shrink_L
 from gan_colorizer.mood_names import (
     TEMPERATURE_RANGE,  # the page's slider: what mood.control takes
 )
@@ -31,6 +37,12 @@ from gan_colorizer.mood_names import (
 DEFAULT_MAX_UPLOAD_MB = 100.0  # a 16-bit gray 6000x4000 TIFF scan is 48 MB, its RGB version 144 MB
 DOWNLOAD_FORMATS = ("png", "jpg")  # PNG keeps every detail (and alpha); JPEG is a tenth of the size
 PREVIEW_SIDE = 1024  # longer side of the before/after previews: sharp on a laptop screen, ~150 KB each
+CACHED_PHOTOS = 2  # full-size L arrays kept in memory (48 MB each at 12 MP); the rest are read from disk
+# Recommended colours for a spot: what the model paints there when asked for these overall casts
+# (a*b* means of the colour hint, Lab units) beside its own colour: the hues it finds plausible there.
+SUGGESTION_CASTS = ((0.0, 0.0), (18.0, 8.0), (-6.0, 24.0), (-18.0, 10.0), (-12.0, -16.0), (4.0, -20.0),
+                    (16.0, -10.0), (24.0, 24.0))
+SUGGESTION_MIN_DE = 6.0  # suggestions closer than this to one already listed are left out
 
 
 class UploadTooLarge(ConfigError):
@@ -47,6 +59,12 @@ class Settings:
     strength: float = 1.0
     temperature: int | None = None
     out_format: str = "png"
+
+    def look(self) -> dict:
+        """The arguments of `mood.control` (what a hint file's "look" holds)."""
+        look = {"mood": self.mood, "color": self.color, "temperature": self.temperature}
+        look = {key: value for key, value in look.items() if value is not None}
+        return {**look, "strength": self.strength} if look else {}
 
     @classmethod
     def from_query(cls, query: Mapping[str, str]) -> "Settings":
@@ -76,20 +94,46 @@ def _number(query: Mapping[str, str], key: str, kind: type, default: float | int
 
 
 @dataclass(frozen=True)
-class Result:
-    """One colorized upload. Files: `before` and `after` JPEG previews, `file` the full-size download."""
+class Photo:
+    """One upload as the model needs it, kept so it can be coloured again: its full-size L (H, W) in
+    [0, 100] and alpha saved in `folder`, and the "before" preview."""
 
-    id: str
     name: str
-    download_name: str
     width: int
     height: int
     is_colour_input: bool
+    has_alpha: bool
     folder: Path
 
     @property
     def before(self) -> Path:
         return self.folder / "before.jpg"
+
+
+@dataclass(frozen=True)
+class Result:
+    """One colouring of a photo: its settings and points, the predicted a*b* (h, w, 2) at the network's
+    working size, the `after` preview, and `file`, the full-size download, written on first request."""
+
+    id: str
+    photo: Photo
+    settings: Settings
+    points: tuple[points.Point, ...]
+    ab: np.ndarray
+    notes: tuple[str, ...]
+    folder: Path
+
+    @property
+    def name(self) -> str:
+        return self.photo.name
+
+    @property
+    def download_name(self) -> str:
+        return _download_name(self.photo.name, self.settings.out_format)
+
+    @property
+    def before(self) -> Path:
+        return self.photo.before
 
     @property
     def after(self) -> Path:
@@ -99,10 +143,16 @@ class Result:
     def file(self) -> Path:
         return self.folder / f"result{Path(self.download_name).suffix}"
 
+    def hints(self) -> hint_file.PhotoHints:
+        """What a hint file of this result holds (`hint_file.to_json`)."""
+        look = self.settings.look()
+        return hint_file.PhotoHints(self.points, None, look or None)
+
     def summary(self) -> dict:
         """What the page shows and needs (plain JSON values)."""
-        return {"id": self.id, "name": self.name, "download_name": self.download_name, "width": self.width,
-                "height": self.height, "is_colour_input": self.is_colour_input}
+        return {"id": self.id, "name": self.name, "download_name": self.download_name, "width": self.photo.width,
+                "height": self.photo.height, "is_colour_input": self.photo.is_colour_input, "notes": list(self.notes),
+                "hints": json.loads(hint_file.to_json(self.hints()))}
 
 
 class PhotoService:
@@ -120,11 +170,12 @@ class PhotoService:
         self.colorizer = colorizer
         self.max_upload_mb = max_upload_mb
         self.max_pixels = max_pixels
-        # Temperature is a newer call argument; older Colorizers simply do not offer it.
-        self.takes_temperature = "temperature" in inspect.signature(colorizer.__call__).parameters
         self._model_lock = threading.Lock()
         self._results: dict[str, Result] = {}
         self._results_lock = threading.Lock()
+        self._file_lock = threading.Lock()
+        self._cache: dict[Path, np.ndarray] = {}  # photo folder -> full-size L, most recently used last
+        self._cache_lock = threading.Lock()
         self._folder = Path(tempfile.mkdtemp(prefix="gan_colorizer_app_"))
 
     @property
@@ -134,7 +185,7 @@ class PhotoService:
     def info(self) -> dict:
         """What the page needs to draw its controls."""
         return {"moods": mood.mood_names(), "max_upload_mb": self.max_upload_mb, "formats": list(DOWNLOAD_FORMATS),
-                "temperature": {"supported": self.takes_temperature, "range": list(TEMPERATURE_RANGE)}}
+                "temperature": {"range": list(TEMPERATURE_RANGE)}, "takes_points": self.colorizer.takes_points}
 
     def check_upload_size(self, name: str, size: int) -> None:
         """Refuse an upload above the cap before its bytes are read; the message says how to allow it."""
@@ -143,26 +194,124 @@ class PhotoService:
                                  f"(start it with --max-upload-mb {math.ceil(size / 1e6)} to allow this one)")
 
     def colorize(self, data: bytes, name: str, settings: Settings) -> Result:
-        """Decode, colorize and store one upload. Raises ImageError / ConfigError with a one-line message."""
+        """Decode, keep and colour one upload. Raises ImageError / ConfigError with a one-line message."""
         self.check_upload_size(name, len(data))
         picture = images.decode_image(data, name, max_pixels=self.max_pixels)  # refused from the header
-        controls = {"mood": settings.mood, "color": settings.color, "strength": settings.strength}
-        if settings.temperature is not None:
-            if not self.takes_temperature:
-                raise ConfigError("this version of the colorizer has no light temperature setting; leave it off")
-            controls["temperature"] = settings.temperature
+        self._controls(settings)  # a bad look is refused before anything is kept
+        height, width = picture.rgb.shape[:2]
+        photo = Photo(name=name, width=width, height=height, is_colour_input=not picture.is_gray,
+                      has_alpha=picture.alpha is not None, folder=self._folder / secrets.token_hex(8))
+        photo.folder.mkdir()
+        L = color.rgb_to_L(picture.rgb)
+        np.save(photo.folder / "L.npy", L)
+        if picture.alpha is not None:
+            np.save(photo.folder / "alpha.npy", picture.alpha)
+        image_writer.write_image(photo.before, _preview(picture.rgb), quality=85)
+        self._remember(photo, L)
+        return self.recolor_photo(photo, settings, ())
+
+    def recolor(self, result_id: str, settings: Settings, wanted: list | tuple) -> Result:
+        """The photo of an earlier result coloured with other settings and colour points (as users write
+        them, `points.parse_point`). KeyError for an unknown id; ConfigError for bad settings or points."""
+        return self.recolor_photo(self._known(result_id).photo, settings, wanted)
+
+    def recolor_from_hints(self, result_id: str, text: bytes) -> Result:
+        """An earlier result's photo coloured as a hint file says (its points and look; the download
+        format kept). ConfigError naming the file's problem."""
+        result = self._known(result_id)
+        try:
+            data = json.loads(text.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as err:
+            raise ConfigError(f"the hint file is not readable as JSON ({err})") from None
+        hints = hint_file.parse(data, "the hint file")
+        look = {key: value for key, value in (hints.look_args or {}).items() if key != "learned"}
+        settings = Settings(out_format=result.settings.out_format, **look)
+        return self.recolor_photo(result.photo, settings, hints.points)
+
+    def recolor_photo(self, photo: Photo, settings: Settings, wanted: list | tuple) -> Result:
+        """One network call on the photo's L with these settings and points, and the `after` preview."""
+        request = mood.control(**self._controls(settings))
+        chosen = self.colorizer.checked_points(list(wanted)) or ()
+        L = self._L(photo)
+        points.check_inside(chosen, *L.shape)
         with self._model_lock:
-            rgb8 = self.colorizer(picture.rgb, **controls)  # (H, W, 3) uint8
-        result = Result(id=secrets.token_urlsafe(12), name=name, download_name=_download_name(name, settings.out_format),
-                        width=rgb8.shape[1], height=rgb8.shape[0], is_colour_input=not picture.is_gray,
-                        folder=self._folder / secrets.token_hex(8))
+            prediction = self.colorizer.predict([L], request, [chosen] if chosen else None)[0]
+        small_L = _preview(L)
+        after = self.colorizer.render(small_L, prediction.ab)
+        scale = small_L.shape[1] / L.shape[1]
+        seen = tuple(points.Point(p.x * scale, p.y * scale, p.ab, p.radius_in(*L.shape) * scale, p.label) for p in chosen)
+        notes = [note for note in (prediction.control.note() if prediction.control else None,
+                                   self.colorizer.points_report(after, seen).note() if seen else None) if note]
+        result = Result(id=secrets.token_urlsafe(12), photo=photo, settings=settings, points=chosen,
+                        ab=prediction.ab, notes=tuple(notes), folder=photo.folder / secrets.token_hex(6))
         result.folder.mkdir()
-        image_writer.write_image(result.file, rgb8, picture.alpha if settings.out_format == "png" else None)
-        image_writer.write_image(result.before, _preview(picture.rgb), quality=85)
-        image_writer.write_image(result.after, _preview(rgb8), quality=85)
+        image_writer.write_image(result.after, after, quality=85)
         with self._results_lock:
             self._results[result.id] = result
         return result
+
+    def suggest(self, result_id: str, x: float, y: float) -> list[str]:
+        """Recommended colours (hex) for the spot (x, y) of a result's photo, in its pixels: the model's
+        own colour there first, then what it paints there when asked for other overall casts
+        (SUGGESTION_CASTS through the colour hint), near-duplicates left out. Each is shown at the
+        spot's own lightness, the only lightness a point there can have. A model without the colour
+        hint offers its own colour alone."""
+        result = self._known(result_id)
+        L = self._L(result.photo)
+        points.check_inside((points.Point(x, y, (0.0, 0.0)),), *L.shape)
+        small = shrink_L(L, self.colorizer.render_size)
+        casts = SUGGESTION_CASTS if self.colorizer.takes_hint else SUGGESTION_CASTS[:1]
+        hints = torch.cat([hint.target_hint(mood.ColorTarget(mean_ab=cast, spread=None), 1) for cast in casts])
+        if not self.colorizer.takes_hint:
+            hints = None
+        with self._model_lock:
+            abs_ = predict_ab(self.colorizer.generator, np.repeat(small[None], len(casts), axis=0), hints)
+        row = min(round((y + 0.5) * small.shape[0] / L.shape[0] - 0.5), small.shape[0] - 1)
+        col = min(round((x + 0.5) * small.shape[1] / L.shape[1] - 0.5), small.shape[1] - 1)
+        found = [result.ab[row, col], *abs_[1:, row, col]] if self.colorizer.takes_hint else [result.ab[row, col]]
+        chosen: list[np.ndarray] = []
+        for ab in found:
+            if all(np.hypot(*(ab - other)) >= SUGGESTION_MIN_DE for other in chosen):
+                chosen.append(ab)
+        lightness = float(small[row, col])
+        return [_hex(lightness, ab) for ab in chosen]
+
+    def full_file(self, result: Result) -> Path:
+        """The full-size download of `result`, rendered from the full L on first request."""
+        with self._file_lock:
+            if not result.file.exists():
+                rgb8 = self.colorizer.render(self._L(result.photo), result.ab)
+                alpha = np.load(result.photo.folder / "alpha.npy") if result.photo.has_alpha else None
+                image_writer.write_image(result.file, rgb8, alpha if result.settings.out_format == "png" else None)
+        return result.file
+
+    def _controls(self, settings: Settings) -> dict:
+        """The settings as `mood.control` arguments, checked (a bad mood or colour is a ConfigError)."""
+        controls = {"mood": settings.mood, "color": settings.color, "strength": settings.strength,
+                    "temperature": settings.temperature}
+        mood.control(**controls)
+        return controls
+
+    def _known(self, result_id: str) -> Result:
+        result = self.result(result_id)
+        if result is None:
+            raise KeyError(result_id)
+        return result
+
+    def _remember(self, photo: Photo, L: np.ndarray) -> None:
+        with self._cache_lock:
+            self._cache[photo.folder] = L
+            while len(self._cache) > CACHED_PHOTOS:
+                self._cache.pop(next(iter(self._cache)))
+
+    def _L(self, photo: Photo) -> np.ndarray:
+        """A photo's full-size L: from memory for the last CACHED_PHOTOS used, else from its folder."""
+        with self._cache_lock:
+            L = self._cache.pop(photo.folder, None)
+        if L is None:
+            L = np.load(photo.folder / "L.npy")
+        self._remember(photo, L)
+        return L
 
     def result(self, result_id: str) -> Result | None:
         with self._results_lock:
@@ -173,7 +322,7 @@ class PhotoService:
         # STORED: PNG and JPEG are compressed already, deflating them again only costs time.
         with zipfile.ZipFile(stream, "w", compression=zipfile.ZIP_STORED) as archive:
             for result, entry in zip(results, _unique_names([r.download_name for r in results])):
-                archive.write(result.file, entry)
+                archive.write(self.full_file(result), entry)
 
     def close(self) -> None:
         """Delete every stored result."""
@@ -200,6 +349,13 @@ def _unique_names(names: list[str]) -> list[str]:
     return unique
 
 
-def _preview(rgb: np.ndarray) -> np.ndarray:
-    """(H, W, 3) image -> a copy whose longer side is at most PREVIEW_SIDE (area averaging; never enlarged)."""
-    return images.fit_within(rgb, PREVIEW_SIDE)
+def _preview(image: np.ndarray) -> np.ndarray:
+    """(H, W) or (H, W, 3) image -> a copy whose longer side is at most PREVIEW_SIDE (area averaging;
+    never enlarged)."""
+    return images.fit_within(image, PREVIEW_SIDE)
+
+
+def _hex(L: float, ab: np.ndarray) -> str:
+    """The sRGB hex of Lab (L, a*, b*), chroma lowered into the gamut as the written image's is."""
+    rgb = color.lab_to_rgb_in_gamut(np.array([[[L, ab[0], ab[1]]]], dtype=np.float32))
+    return "#" + "".join(f"{value:02x}" for value in image_writer.to_uint8(rgb)[0, 0])
