@@ -183,8 +183,8 @@ def split_keys_of(ckpt: dict, checkpoint_path: Path, source: data.PhotoSource | 
 def simulated_clicks(truth: np.ndarray, count: int, key: str) -> tuple[points.Point, ...]:
     """`count` colour points a user who knows the true colours might set on one photo (H, W, 3) uint8:
     places drawn uniformly over the photo, seeded by its name (the first n of them for any n <=
-    count are the same), each asking for the truth's mean a*b* in its disc (default radius, 1 % of
-    the shorter side), as a user picks the colour of a region rather than of one pixel."""
+    count are the same), each asking for the truth's mean a*b* in its disc (the default radius,
+    points.Point.radius_in), as a user picks the colour of a region rather than of one pixel."""
     height, width = truth.shape[:2]
     rng = np.random.default_rng([POINTS_SEED, zlib.crc32(key.encode())])
     places = rng.uniform((0.0, 0.0), (width - 1.0, height - 1.0), size=(count, 2))

@@ -23,7 +23,8 @@ from gan_colorizer.mood import parse_color
 
 STREAM = 7919  # offsets the training seed of the point draws from the colour hints' (hint.step_generator)
 MAX_POINTS = 64  # the geometric count's tail is cut here: more points teach nothing new and cost time
-DEFAULT_RADIUS_SHARE = 0.01  # a point's radius when none is given: 1 % of the photo's shorter side
+DEFAULT_RADIUS_SHARE = 0.01  # a point's radius when none is given: 1 % of the photo's shorter side,
+MIN_DEFAULT_RADIUS = 3.0  # and at least this many pixels (a region, not a pixel, on small photos)
 ARRIVAL_TOLERANCE = 5.0  # ΔE a*b*: a point whose disc is further from its colour is reported
 SPREAD_RADII = 4.0  # how far (in radii) `arrive`'s correction of a point fades out beyond its disc
 SPREAD_L = 8.0  # and over which difference in lightness (L units) from the disc's
@@ -82,7 +83,8 @@ class Point:
 
     x, y: the point's centre in the input image's pixels (0, 0 is the top-left pixel's centre).
     ab: the a*b* asked for, in Lab units (a hex colour's own lightness is not used: the photo keeps its L).
-    radius: in the input image's pixels; None means DEFAULT_RADIUS_SHARE of the photo's shorter side.
+    radius: in the input image's pixels; None means DEFAULT_RADIUS_SHARE of the photo's shorter side
+        (at least MIN_DEFAULT_RADIUS).
     label: the colour as the user wrote it, for messages.
     """
 
@@ -94,7 +96,9 @@ class Point:
 
     def radius_in(self, height: int, width: int) -> float:
         """The radius in the input's pixels for an image of (height, width)."""
-        return self.radius if self.radius is not None else max(1.0, DEFAULT_RADIUS_SHARE * min(height, width))
+        if self.radius is not None:
+            return self.radius
+        return max(MIN_DEFAULT_RADIUS, DEFAULT_RADIUS_SHARE * min(height, width))
 
 
 def parse_point(value: Any, index: int = 0) -> Point:

@@ -14,12 +14,15 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from click.testing import CliRunner
 from skimage import data as skdata
 
+from gan_colorizer import color
 from gan_colorizer.app.server import AppServer
 from gan_colorizer.app.service import PhotoService
 from gan_colorizer.inference import Colorizer
 from test_serve import SMALL_LIMIT_MB, gray_photo, running
+from tools import colorize
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 # Chromium as root in a container, and nothing in the background that would reach the internet.
@@ -173,3 +176,64 @@ def test_a_photo_dropped_on_the_box_is_colorized_in_the_chosen_colour(browser, a
     expect(visit.cards("done").locator(".name")).to_have_text("dropped.png")
     assert any("color=%23c8a060" in url for url in visit.requests)
     visit.close(app)
+
+
+def test_a_colour_point_lands_its_colour_and_the_saved_hints_replay_through_the_cli(browser, pointed_checkpoint,
+                                                                                    tmp_path):
+    photo = tmp_path / "cat.png"
+    photo.write_bytes(gray_photo(160, 120, source=skdata.chelsea))
+    x, y = flat_midtone(cv2.imread(str(photo), cv2.IMREAD_GRAYSCALE))  # a region that can hold an orange
+    with running(PhotoService(Colorizer.from_checkpoint(pointed_checkpoint))) as app:
+        visit = Visit(browser, app)
+        visit.drop([photo])
+        card = visit.cards("done")
+        expect(card).to_have_count(1, timeout=30_000)
+        plain = download(visit, card.get_by_role("link", name="Download"), tmp_path / "plain.png")
+
+        card.get_by_role("button", name="Colour points").click()
+        box = visit.page.locator("#editor-img").bounding_box()
+        visit.page.mouse.click(box["x"] + (x + 0.5) / 160 * box["width"], box["y"] + (y + 0.5) / 120 * box["height"])
+        expect(visit.page.locator(".marker")).to_have_count(1)
+        expect(visit.page.locator(".swatch").first).to_be_visible(timeout=30_000)  # recommended colours came
+        visit.page.locator("#point-color").fill("#b06040")
+        settled(visit)
+        pointed = download(visit, visit.cards("done").get_by_role("link", name="Download"), tmp_path / "pointed.png")
+        hints = download(visit, visit.page.locator("#save-hints"), tmp_path / "cat.hints.json")
+        visit.close(app)
+
+    asked = color.rgb_to_lab(np.array([[[0xb0, 0x60, 0x40]]], np.float32) / 255.0)[0, 0, 1:]
+    lab_plain, lab_pointed = (color.rgb_to_lab(cv2.imread(str(p))[..., ::-1].astype(np.float32) / 255.0)
+                              for p in (plain, pointed))
+    around = (slice(y - 2, y + 3), slice(x - 2, x + 3))  # the 5 x 5 pixels around the click
+    reached = lab_pointed[around][..., 1:].reshape(-1, 2).mean(axis=0)
+    assert np.hypot(*(reached - asked)) <= 5.0, (reached, asked)
+    moved = np.hypot(*(lab_pointed[..., 1:] - lab_plain[..., 1:]).transpose(2, 0, 1))
+    far = moved[:, :x - 40].mean() if x > 80 else moved[:, x + 40:].mean()  # 40 px and more to one side
+    assert far < 0.1 * moved[around].mean(), (far, moved[around].mean())  # far away moves little
+    result = CliRunner().invoke(colorize.main, ["--in", str(photo), "--out", str(tmp_path / "cli"),
+                                                "--checkpoint", str(pointed_checkpoint), "--hints", str(hints)])
+    assert result.exit_code == 0, result.output
+    assert np.array_equal(cv2.imread(str(tmp_path / "cli" / "cat.png")), cv2.imread(str(pointed)))
+
+
+def flat_midtone(gray: np.ndarray) -> tuple[int, int]:
+    """(x, y) of the 5 x 5 patch, away from the border, of the flattest middle gray (L about 50)."""
+    mean = cv2.blur(gray.astype(np.float32), (5, 5))
+    spread = cv2.blur(gray.astype(np.float32) ** 2, (5, 5)) - mean ** 2
+    cost = spread + 4.0 * np.abs(mean - 120.0)
+    cost[:8], cost[-8:], cost[:, :8], cost[:, -8:] = np.inf, np.inf, np.inf, np.inf
+    y, x = np.unravel_index(np.argmin(cost), cost.shape)
+    return int(x), int(y)
+
+
+def download(visit: Visit, link, path: Path) -> Path:
+    with visit.page.expect_download() as download_info:
+        link.click()
+    download_info.value.save_as(path)
+    return path
+
+
+def settled(visit: Visit) -> None:
+    """Wait until the page has no colouring call running or waiting."""
+    visit.page.wait_for_function("() => !document.getElementById('editor-status').textContent.startsWith('Colouring')",
+                                 timeout=30_000)
