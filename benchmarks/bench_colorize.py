@@ -34,7 +34,7 @@ from skimage import data
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
 
-from gan_colorizer import color, folder, image_writer, images, inference, models, onnx_backend  # noqa: E402
+from gan_colorizer import color, folder, image_writer, images, inference, memory, models, onnx_backend  # noqa: E402
 
 SHARED_PHOTO = (Path(__file__).resolve().parents[2] / "shared" / "data" / "fullres"
                 / "lomiri20_Kleiber_by_Lukas_Baubkus.jpg")
@@ -159,7 +159,7 @@ def print_networks(colorizer: inference.Colorizer, runs: int, clock: str) -> Non
     click.echo("\nNetwork time for a 12 MP 16:9 photo by --render-size:\n")
     click.echo("| render size | network input | ms |\n|---|---|---|")
     for size in RENDER_SIZES:
-        height, width = inference.working_size(2598, 4619, size)  # 12 MP at 16:9
+        height, width = memory.working_size(2598, 4619, size)  # 12 MP at 16:9
         value = network_ms({"default": colorizer.generator}, (height, width), runs, CLOCKS[clock])["default"]
         click.echo(f"| {size} | {width}x{height} | {value:.0f} |")
 

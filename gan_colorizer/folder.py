@@ -21,7 +21,8 @@ from tqdm import tqdm
 
 from gan_colorizer import color, hint_file, image_writer, images, points, progress, runtime
 from gan_colorizer.errors import ConfigError, DataError, ImageError
-from gan_colorizer.inference import HEADROOM, Colorizer, available_memory, network_memory, working_size
+from gan_colorizer.inference import Colorizer
+from gan_colorizer.memory import HEADROOM, available_memory, network_memory, working_size
 from gan_colorizer.metadata import Metadata
 from gan_colorizer.mood import Control
 

@@ -10,9 +10,7 @@ the Python API and holds one prepared copy of the network; colour control is an 
 call, so one loaded model serves any mood. The folder runner (`folder.py`) drives it for
 `tools/colorize.py`.
 """
-import bisect
 import copy
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,7 +20,7 @@ import torch
 from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
-from gan_colorizer import checkpoint, hint, image_writer, images, onnx_backend
+from gan_colorizer import checkpoint, hint, image_writer, images, memory, onnx_backend
 from gan_colorizer import color as color_module  # `color` is also the hex-colour argument of a call
 from gan_colorizer import mood as moods
 from gan_colorizer import points as point_module  # `points` is also the argument of a call
@@ -33,27 +31,6 @@ DEFAULT_CHECKPOINT = asset_path("checkpoints/default.pt")
 # Shorter side the network sees. 256 is the training scale; 384/512 cost about 2x/4x the network time
 # and cut the chroma lost to resizing from 1.2 to 0.9/0.75 mean ΔE_ab (docs/performance.md).
 DEFAULT_RENDER_SIZE = 256
-# Peak memory of one network call on the CPU, measured with the bundled model (docs/performance.md,
-# "Memory"): the convolutions hold about 280 bytes per working pixel; the self-attention block on the
-# stride-16 features holds two N x N float32 score matrices, 9 bytes per pair of its N = pixels / 256
-# positions, beside 80 bytes per pixel of other activations. That term grows with the square of the
-# pixels: 26 GB at --render-size 3000 for a 3:2 photo, the size that got a 13.5 MP run OOM-killed.
-CONV_BYTES_PER_PIXEL = 280
-ATTENTION_BYTES_PER_PIXEL = 80
-ATTENTION_BYTES_PER_PAIR = 9
-ATTENTION_STRIDE = 16
-PAD_MULTIPLE = 32  # the generator's total stride: its input is padded to a multiple of it
-# Mirrored photo around the network's input on every side, cut off its output. Zero-padded
-# convolutions see the frame's edge, and the bundled model painted a saturated strip along it
-# (examples/chelsea_gray.jpg: bottom rows 7.9 chroma units above their neighbours; 1.3 with this
-# margin, for 21 % more network pixels at 256 x 385). Half the stride is where the gain levels off.
-BORDER_MARGIN = 16
-# Full-resolution float32 arrays of one image while it is colorized (RGB, L, Lab, the merged Lab and
-# the gamut-mapped RGB, not all alive at once): 31 bytes per pixel measured on a 12 MP photo.
-FULL_RES_BYTES_PER_PIXEL = 32
-# The measured peaks above are met within 5 %; other processes allocate while a run goes on, so a run
-# is started only with 10 % to spare.
-HEADROOM = 1.1
 # A float image may overshoot [0, 1] a little after bicubic or Lanczos resampling (up to about 0.1 at
 # hard edges); such values are clipped. Anything further out is another scale (0...255) and refused.
 FLOAT_SLACK = 0.1
@@ -80,62 +57,12 @@ def fold_batchnorm(module: nn.Module) -> nn.Module:
     return module
 
 
-def working_size(height: int, width: int, render_size: int) -> tuple[int, int]:
-    """(h, w) the network runs at: shorter side `render_size`, aspect kept, never larger than the input."""
-    scale = render_size / min(height, width)
-    if scale >= 1.0:
-        return height, width
-    return max(1, round(height * scale)), max(1, round(width * scale))
-
-
 def shrink_L(L: np.ndarray, render_size: int) -> np.ndarray:
     """(H, W) L in [0, 100] -> (h, w) L at `working_size`; area averaging, so fine texture does not alias."""
-    height, width = working_size(*L.shape, render_size)
+    height, width = memory.working_size(*L.shape, render_size)
     if (height, width) == L.shape:
         return np.ascontiguousarray(L, dtype=np.float32)
     return cv2.resize(L, (width, height), interpolation=cv2.INTER_AREA)
-
-
-def network_memory(height: int, width: int, render_size: int, batch: int = 1) -> int:
-    """Bytes one network call needs for `batch` images of size (height, width) at `render_size`.
-
-    The larger of the convolution peak and the attention peak (each measured, see the constants
-    above), on the padded working size. Models without attention get an estimate on the safe side.
-    """
-    padded_h, padded_w = (-(-(side + 2 * BORDER_MARGIN) // PAD_MULTIPLE) * PAD_MULTIPLE
-                          for side in working_size(height, width, render_size))
-    pixels = padded_h * padded_w
-    positions = pixels / ATTENTION_STRIDE**2
-    per_image = max(CONV_BYTES_PER_PIXEL * pixels,
-                    ATTENTION_BYTES_PER_PIXEL * pixels + ATTENTION_BYTES_PER_PAIR * positions**2)
-    return int(batch * per_image)
-
-
-def memory_needed(height: int, width: int, render_size: int, full_size_images: int = 1) -> int:
-    """Bytes to colorize one (height, width) image, with HEADROOM: the network at `render_size` plus
-    the full-resolution arrays of `full_size_images` images."""
-    full_size = full_size_images * FULL_RES_BYTES_PER_PIXEL * height * width
-    return int(HEADROOM * (network_memory(height, width, render_size) + full_size))
-
-
-def available_memory() -> int | None:
-    """Bytes this process can still allocate without swapping or the OOM killer: the kernel's
-    MemAvailable (free plus reclaimable cache), else free pages; None where neither is known."""
-    try:
-        with open("/proc/meminfo") as meminfo:
-            for line in meminfo:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024  # the kernel reports kB
-    except OSError:  # not Linux
-        pass
-    try:
-        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError):  # macOS and Windows name neither
-        return None
-
-
-def _gigabytes(size: float) -> str:
-    return f"{size / 1e9:.1f} GB"
 
 
 @torch.inference_mode()
@@ -159,18 +86,18 @@ def predict_ab(generator: nn.Module | onnx_backend.OnnxGenerator, small_L: np.nd
 
 
 def framed(L_n: torch.Tensor) -> tuple[torch.Tensor, tuple[slice, ...], tuple[int, int, int, int]]:
-    """(B, 1, h, w) -> the network's input: BORDER_MARGIN mirrored pixels on every side, and the
-    bottom/right grown to a multiple of PAD_MULTIPLE; plus the window of the photo within it and the
+    """(B, 1, h, w) -> the network's input: memory.BORDER_MARGIN mirrored pixels on every side, and the
+    bottom/right grown to a multiple of memory.PAD_MULTIPLE; plus the window of the photo within it and the
     padding (left, right, top, bottom) for F.pad.
 
     A side too short to mirror (reflection needs fewer pixels than it has) is replicated instead.
     """
     height, width = L_n.shape[-2:]
-    bottom = BORDER_MARGIN + (-(height + 2 * BORDER_MARGIN)) % PAD_MULTIPLE
-    right = BORDER_MARGIN + (-(width + 2 * BORDER_MARGIN)) % PAD_MULTIPLE
+    bottom = memory.BORDER_MARGIN + (-(height + 2 * memory.BORDER_MARGIN)) % memory.PAD_MULTIPLE
+    right = memory.BORDER_MARGIN + (-(width + 2 * memory.BORDER_MARGIN)) % memory.PAD_MULTIPLE
     mode = "reflect" if min(height, width) > max(bottom, right) else "replicate"
-    padding = (BORDER_MARGIN, right, BORDER_MARGIN, bottom)
-    window = (Ellipsis, slice(BORDER_MARGIN, BORDER_MARGIN + height), slice(BORDER_MARGIN, BORDER_MARGIN + width))
+    padding = (memory.BORDER_MARGIN, right, memory.BORDER_MARGIN, bottom)
+    window = (Ellipsis, slice(memory.BORDER_MARGIN, memory.BORDER_MARGIN + height), slice(memory.BORDER_MARGIN, memory.BORDER_MARGIN + width))
     return torch.nn.functional.pad(L_n, padding, mode=mode), window, padding
 
 
@@ -369,19 +296,7 @@ class Colorizer:
         3000 needs about 29.5 GB; this machine has 8.0 GB available: use --render-size 2112 or less`.
         Does nothing where free memory is unknown. On a GPU it counts host memory only.
         """
-        available = available_memory()
-        needed = memory_needed(height, width, self.render_size, full_size_images)
-        if available is None or needed <= available:
-            return
-        sizes = range(16, self.render_size)  # the estimate grows with the render size: bisect it
-        fits = bisect.bisect_right(sizes, available, key=lambda size: memory_needed(height, width, size,
-                                                                                  full_size_images))
-        where = (f"{name} ({height * width / 1e6:.1f} MP): --render-size {self.render_size} needs about "
-                 f"{_gigabytes(needed)}; this machine has {_gigabytes(available)} available")
-        if fits == 0:
-            raise ImageError(f"{where}, too little even at --render-size 16: use a smaller image or free memory")
-        size = sizes[fits - 1]
-        raise ImageError(f"{where}: use --render-size {size - size % 32 if size >= 64 else size} or less")
+        memory.check(height, width, self.render_size, name, full_size_images)
 
     def colorize(self, image: np.ndarray, request: moods.Control | None = None,
                  points: tuple[point_module.Point, ...] | None = None) -> np.ndarray:

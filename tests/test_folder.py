@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from gan_colorizer import folder, images, inference
+from gan_colorizer import folder, images, inference, memory
 from tests.test_distributed import LOOPBACK, torchrun_command
 from tools import colorize
 
@@ -85,7 +85,7 @@ def test_a_file_too_large_for_free_memory_is_skipped_from_its_header(tmp_path: P
                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     tiny_images(tmp_path / "in", 2)
     cv2.imwrite(str(tmp_path / "in" / "big.png"), np.zeros((1500, 2000), np.uint8))
-    monkeypatch.setattr(inference, "available_memory", lambda: 300_000_000)
+    monkeypatch.setattr(memory, "available_memory", lambda: 300_000_000)
     result = run("--in", tmp_path / "in", "--out", tmp_path / "out", "--checkpoint", tiny_checkpoint,
                  "--render-size", 1024)
     assert result.exit_code == 1 and isinstance(result.exception, SystemExit)
@@ -94,7 +94,7 @@ def test_a_file_too_large_for_free_memory_is_skipped_from_its_header(tmp_path: P
                                                        f"needs about ")
     assert "this machine has 0.3 GB available: use --render-size " in refusal[0] and refusal[0].endswith(" or less")
     suggested = int(refusal[0].split("use --render-size ")[1].split()[0])
-    assert inference.memory_needed(1500, 2000, suggested, folder.FULL_SIZE_IMAGES_IN_FLIGHT) <= 300_000_000
+    assert memory.memory_needed(1500, 2000, suggested, folder.FULL_SIZE_IMAGES_IN_FLIGHT) <= 300_000_000
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["0000.png", "0001.png"]
 
 
@@ -102,11 +102,12 @@ def test_batches_hold_no_more_images_than_fit_in_memory(tmp_path: Path, tiny_che
                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     tiny_images(tmp_path / "in", 6, size=(200, 300))
     colorizer = inference.Colorizer.from_checkpoint(tiny_checkpoint, render_size=200)
-    one_call = inference.network_memory(200, 300, 200)
+    one_call = memory.network_memory(200, 300, 200)
     batches = []
     predict = colorizer.predict
-    monkeypatch.setattr(colorizer, "predict", lambda Ls, request: batches.append(len(Ls)) or predict(Ls, request))
-    monkeypatch.setattr(folder, "available_memory", lambda: int(2.5 * inference.HEADROOM * one_call))
+    monkeypatch.setattr(colorizer, "predict",
+                        lambda Ls, request, wanted=None: batches.append(len(Ls)) or predict(Ls, request, wanted))
+    monkeypatch.setattr(folder, "available_memory", lambda: int(2.5 * memory.HEADROOM * one_call))
     report = folder.colorize_folder(tmp_path / "in", tmp_path / "out", colorizer)
     assert report.written == 6 and batches == [2, 2, 2]
 

@@ -8,7 +8,7 @@ import torch
 from skimage import data
 from torch import nn
 
-from gan_colorizer import checkpoint, color, image_writer, images, inference, models
+from gan_colorizer import checkpoint, color, image_writer, images, inference, memory, models
 from gan_colorizer.errors import CheckpointError, ImageError
 from tests.conftest import TINY_GENERATOR, small
 
@@ -41,10 +41,10 @@ def test_predict_lab_keeps_the_input_L_exactly(tiny_checkpoint: Path, size: tupl
 
 
 def test_working_size_keeps_aspect_and_never_enlarges() -> None:
-    assert inference.working_size(3000, 4000, 256) == (256, 341)
-    assert inference.working_size(4000, 3000, 256) == (341, 256)
-    assert inference.working_size(100, 50, 256) == (100, 50)
-    assert inference.working_size(2, 10_000, 256) == (2, 10_000)
+    assert memory.working_size(3000, 4000, 256) == (256, 341)
+    assert memory.working_size(4000, 3000, 256) == (341, 256)
+    assert memory.working_size(100, 50, 256) == (100, 50)
+    assert memory.working_size(2, 10_000, 256) == (2, 10_000)
 
 
 @pytest.mark.parametrize("ab_n", [(0.9, 0.9), (-0.9, 0.2), (0.3, -0.95)])
@@ -139,7 +139,7 @@ class Untouchable(nn.Module):
 
 def test_a_render_size_beyond_free_memory_is_refused_before_anything_runs(monkeypatch: pytest.MonkeyPatch) -> None:
     """The reported failure: a 13.5 MP photo at --render-size 3000 grew to 24 GB and was OOM-killed."""
-    monkeypatch.setattr(inference, "available_memory", lambda: 8_000_000_000)
+    monkeypatch.setattr(memory, "available_memory", lambda: 8_000_000_000)
     colorizer = inference.Colorizer(Untouchable(), render_size=3000)
     photo_13mp = np.broadcast_to(np.uint8(128), (3000, 4500))  # a view: nothing allocated
     with pytest.raises(ImageError) as refused:
@@ -148,8 +148,8 @@ def test_a_render_size_beyond_free_memory_is_refused_before_anything_runs(monkey
     assert message.startswith("image (13.5 MP): --render-size 3000 needs about ")
     assert "this machine has 8.0 GB available: use --render-size " in message and message.endswith(" or less")
     suggested = int(message.split("use --render-size ")[1].split()[0])
-    assert inference.memory_needed(3000, 4500, suggested) <= 8_000_000_000
-    assert inference.memory_needed(3000, 4500, suggested + 64) > 8_000_000_000
+    assert memory.memory_needed(3000, 4500, suggested) <= 8_000_000_000
+    assert memory.memory_needed(3000, 4500, suggested + 64) > 8_000_000_000
 
 
 def test_memory_estimate_covers_the_measured_peaks() -> None:
@@ -158,13 +158,13 @@ def test_memory_estimate_covers_the_measured_peaks() -> None:
     measured = {(1024, 1365, 1024): 388e6, (1536, 2048, 1536): 1596e6, (2048, 2730, 2048): 4579e6,
                 (512, 682, 512): 93e6, (3000, 4500, 3000): 24e9}
     for (height, width, render_size), peak in measured.items():
-        assert peak <= inference.network_memory(height, width, render_size) <= 1.5 * peak
-    assert inference.network_memory(3000, 4500, 256, batch=4) == 4 * inference.network_memory(3000, 4500, 256)
+        assert peak <= memory.network_memory(height, width, render_size) <= 1.5 * peak
+    assert memory.network_memory(3000, 4500, 256, batch=4) == 4 * memory.network_memory(3000, 4500, 256)
 
 
 def test_a_small_image_is_not_limited_by_a_large_render_size(monkeypatch: pytest.MonkeyPatch,
                                                               tiny_checkpoint: Path) -> None:
-    monkeypatch.setattr(inference, "available_memory", lambda: 100_000_000)
+    monkeypatch.setattr(memory, "available_memory", lambda: 100_000_000)
     colorizer = inference.Colorizer.from_checkpoint(tiny_checkpoint, render_size=3000)
     assert colorizer(photo(48, 40)).shape == (48, 40, 3)  # the network never enlarges: 48 x 40 it is
 

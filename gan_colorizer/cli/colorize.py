@@ -31,7 +31,7 @@ DEFAULT_MAX_RENDER_SIZE = 1536
 def check_options(render_size: int, max_render_size: int, out_format: str | None, bit_depth: str) -> None:
     """Refuse option combinations that could only fail, before the model loads."""
     if render_size > max_render_size:
-        from gan_colorizer.inference import memory_needed  # torch: only for this message
+        from gan_colorizer.memory import memory_needed
 
         needed = memory_needed(render_size, render_size * 4 // 3, render_size)
         raise ConfigError(f"--render-size {render_size} is above --max-render-size {max_render_size}: a 4:3 "
