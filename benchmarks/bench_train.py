@@ -19,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from gan_colorizer.config import load_config  # noqa: E402
 from gan_colorizer.models import build  # noqa: E402
-from gan_colorizer.train import freeze_encoder  # noqa: E402
+from gan_colorizer.training_setup import freeze_encoder  # noqa: E402
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 MODELS = {"mobilenet_unet": load_config(CONFIGS / "pretrain.yaml"), "pix2pix_unet": load_config(CONFIGS / "pix2pix.yaml")}

@@ -13,8 +13,9 @@ from gan_colorizer.errors import ConfigError
 from gan_colorizer.loaders import Photos, open_photos
 from gan_colorizer.models import build
 from gan_colorizer.runtime import seed_everything, unwrap
-from gan_colorizer.train import (RunResult, Trainer, check_run_dir, distribute, freeze_encoder, generator_from_init,
-                                 lpips_if_needed, make_scheduler)
+from gan_colorizer.train import RunResult, Trainer
+from gan_colorizer.training_setup import (check_run_dir, distribute, freeze_encoder, generator_from_init,
+                                          lpips_if_needed, make_scheduler)
 
 log = logging.getLogger(__name__)
 

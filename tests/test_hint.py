@@ -146,7 +146,8 @@ def test_learned_control_rejects_bad_strength(hinted_checkpoint):
 def test_pretraining_a_hinted_model_logs_and_weighs_the_hint_statistics_loss(photo_dir, tmp_path):
     from gan_colorizer.loaders import open_photos
     from gan_colorizer.runtime import world
-    from gan_colorizer.train import Pretrainer, build_generator
+    from gan_colorizer.train import Pretrainer
+    from gan_colorizer.training_setup import build_generator
 
     cfg = load_config(TINY_CONFIG, {"model.args.hint": True, "hint.p_none": 0.0, "hint.stats_weight": 2.0,
                                     "data.paths": [str(photo_dir)]})

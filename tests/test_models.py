@@ -5,7 +5,7 @@ import torchvision
 
 from gan_colorizer.errors import ConfigError, MissingWeightsError
 from gan_colorizer.models import Generator, available, build
-from gan_colorizer.train import freeze_encoder
+from gan_colorizer.training_setup import freeze_encoder
 
 TINY_ARGS = {  # a new model without an entry is tested at its default size
     "mobilenet_unet": {"decoder_channels": (8, 8, 8, 8), "width_mult": 0.25},

@@ -80,9 +80,9 @@ def start_run(stage: str, config_path: Path | None, default_config: str, out: Pa
     Precedence: shipped config (or the run's stored one when resuming) < --config < named flags <
     --set. --data is recorded in the config as absolute paths (data.paths).
     """
-    from gan_colorizer import train  # torch: imported when a run starts, not for --help
+    from gan_colorizer import training_setup  # torch: imported when a run starts, not for --help
 
-    state = train.resume_state(out, stage) if resume else None
+    state = training_setup.resume_state(out, stage) if resume else None
     named = {"train.steps": steps, "train.batch_size": batch_size,
              "data.paths": [str(Path(p).expanduser().resolve()) for p in data_paths] or None}
     overrides = {**named, **dict(config.parse_override(s) for s in sets)}

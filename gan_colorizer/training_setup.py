@@ -1,0 +1,114 @@
+"""What a training run is built from before its first step: the generator (new, --init or resumed),
+its frozen encoder blocks, the DDP wrapper, the learning-rate schedule, the run dir's last.pt and
+the LPIPS network, each checked so a run fails before any work rather than an hour in.
+
+Both stages (train.py, adversarial.py) and the tools' `cli.start_run` build their runs from these.
+"""
+import logging
+import math
+from dataclasses import replace
+from pathlib import Path
+
+import torch
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+
+from gan_colorizer import checkpoint, feature_metrics, runtime
+from gan_colorizer.config import ModelConfig, RunConfig, TrainConfig
+from gan_colorizer.errors import CheckpointError, ConfigError
+from gan_colorizer.models import Generator, build
+
+log = logging.getLogger(__name__)
+
+
+def build_generator(cfg: RunConfig) -> Generator:
+    """The configured generator, its encoder initialised as model.encoder_weights says."""
+    return build(cfg.model.name, kind="generator", weights=cfg.model.encoder_weights, **cfg.model.args)
+
+
+def generator_from_init(cfg: RunConfig, init: Path) -> tuple[RunConfig, Generator]:
+    """A new run's generator from a trained checkpoint (--init: a run's last.pt/best.pt, its EMA
+    generator if it has one, or an export), read once; the run's model section becomes the
+    checkpoint's own, so the run's checkpoints rebuild the same network. A capability the run's
+    config asks for and the checkpoint lacks (`checkpoint.ADDABLE_ARGS`: colour points) is added,
+    its new weights starting at zero."""
+    init_ckpt = checkpoint.read(init)
+    entry = init_ckpt["generator"]
+    added = {key: True for key in checkpoint.ADDABLE_ARGS if cfg.model.args.get(key) and not entry["args"].get(key)}
+    cfg = replace(cfg, model=ModelConfig(name=entry["name"], args={**entry["args"], **added}, encoder_weights="none"))
+    return cfg, checkpoint.generator_from(init_ckpt, init, use_ema=True, added=added)
+
+
+def freeze_encoder(generator: Generator, layers: int) -> list[nn.Parameter]:
+    """Stop gradients into the first `layers` encoder stages; returns the parameters left to train.
+
+    Frozen blocks still update their BatchNorm statistics, which adapts them to gray input.
+    """
+    if layers:
+        stages = generator.encoder_stages()
+        if stages is None or layers > len(stages):
+            raise ConfigError(f"train.freeze_encoder_layers: {layers} is more than the generator's "
+                              f"{0 if stages is None else len(stages)} encoder blocks")
+        stages[:layers].requires_grad_(False)
+    return [p for p in generator.parameters() if p.requires_grad]
+
+
+def distribute(module: nn.Module, device: torch.device) -> nn.Module:
+    """Wrap in DistributedDataParallel when several processes train; a plain run gets `module` back.
+
+    Call after `freeze_encoder`: DDP synchronises the parameters that require grad when it is built
+    (frozen ones are left out, so find_unused_parameters can stay off). On CUDA, BatchNorm becomes
+    SyncBatchNorm so its statistics come from the global batch, as in a one-process run; PyTorch's
+    SyncBatchNorm has no CPU kernel, so gloo runs normalise by each rank's own batch.
+    """
+    if runtime.world().size == 1:
+        return module
+    if device.type == "cuda":
+        module = nn.SyncBatchNorm.convert_sync_batchnorm(module)
+    return DistributedDataParallel(module, device_ids=[device] if device.type == "cuda" else None)
+
+
+def make_scheduler(optimizer: torch.optim.Optimizer, cfg: TrainConfig) -> torch.optim.lr_scheduler.LambdaLR:
+    """Linear warm-up, then cosine to 1 % (or x0.1 at 60 % and 85 %, or constant) over `cfg.steps`."""
+
+    def factor(step: int) -> float:
+        if step < cfg.warmup_steps:
+            return (step + 1) / cfg.warmup_steps
+        progress = min(1.0, (step - cfg.warmup_steps) / max(1, cfg.steps - cfg.warmup_steps))
+        if cfg.schedule == "cosine":
+            return 0.01 + 0.99 * 0.5 * (1.0 + math.cos(math.pi * progress))
+        if cfg.schedule == "step":
+            return 0.1 ** sum(progress >= mark for mark in (0.6, 0.85))
+        return 1.0
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+def resume_state(run_dir: Path, stage: str) -> dict | None:
+    """The run's last.pt when it exists (checked to be of this stage), else None (with a warning: a new run).
+
+    Read once per command: its stored config resolves the run's config and its state resumes it.
+    """
+    path = Path(run_dir) / "last.pt"
+    if not path.exists():
+        log.warning("%s has no last.pt: starting a new run", run_dir)
+        return None
+    ckpt = checkpoint.read(path)
+    if ckpt.get("kind") != "training" or ckpt.get("stage") != stage:
+        raise CheckpointError(f"{path}: not a {stage} training checkpoint (stage {ckpt.get('stage')!r}); "
+                              f"use another --out")
+    return ckpt
+
+
+def lpips_if_needed(cfg: RunConfig, device: torch.device) -> nn.Module | None:
+    """The frozen LPIPS network when the run scores or trains with it (best.pt by LPIPS, a perceptual
+    loss), loaded before the data so missing weights are a one-line error before any work."""
+    if cfg.train.best_metric != "lpips" and not cfg.train.perceptual_weight:
+        return None
+    return feature_metrics.load_lpips("squeeze", device).requires_grad_(False)
+
+
+def check_run_dir(run_dir: Path, state: dict | None) -> None:
+    """A new run must not land on an old one: a run dir holding last.pt is only continued with --resume."""
+    if state is None and (Path(run_dir) / "last.pt").exists():
+        raise ConfigError(f"{run_dir}: already holds a run (last.pt); pass --resume or choose another --out")
