@@ -1,4 +1,6 @@
 """The pretrain tool end to end on tiny data: files written, loss falls, resume continues, errors are one line."""
+import re
+
 import pytest
 from click.testing import CliRunner
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
@@ -118,3 +120,16 @@ def test_init_starts_from_a_trained_generator_and_takes_its_model(tiny_run, phot
     assert tuned["run_config"]["model"]["encoder_weights"] == "none"
     missing = run("--data", photo_zip, "--out", tmp_path / "nope", "--config", TINY_CONFIG, "--init", tmp_path / "x.pt")
     assert missing.exit_code == 1 and "x.pt" in missing.output.splitlines()[-1] and "Traceback" not in missing.output
+
+
+def test_under_nohup_training_prints_progress_lines_with_losses_and_eta(photo_zip, tmp_path):
+    """The reported failure: `nohup pretrain ... > run.log` showed nothing between the data check and the first
+    validation. CliRunner's streams are no terminal, as a log file is not."""
+    result = run("--data", photo_zip, "--out", tmp_path / "run", "--config", TINY_CONFIG, "--steps", "3",
+                 "--progress-interval", "0")
+    assert result.exit_code == 0, result.output
+    lines = [line for line in result.stderr.splitlines() if line.startswith("pretrain: ")]
+    assert len(lines) == 3, result.stderr
+    assert re.fullmatch(r"pretrain: 3/3 \(100\.0 %\) [\d.e+-]+ step/s, ETA 0 s, loss_l1 [\d.]+.*images_per_s [\d.]+",
+                        lines[-1]), lines[-1]
+    assert "\r" not in result.stderr  # no bar redrawn in place

@@ -45,7 +45,7 @@ def version_option(func: Callable) -> Callable:
 
 
 def training_options(func: Callable) -> Callable:
-    """--data --out --config --steps --batch-size --device --resume --set --export."""
+    """--data --out --config --steps --batch-size --device --resume --progress-interval --set --export."""
     options = [
         click.option("--data", "data_paths", multiple=True, type=click.Path(path_type=Path),
                      help="Folder (searched recursively), .zip or .tar of colour photos, or a .txt listing them; "
@@ -57,6 +57,9 @@ def training_options(func: Callable) -> Callable:
         click.option("--batch-size", type=click.IntRange(min=1)),
         click.option("--device", default="auto", show_default=True, type=click.Choice(["auto", "cpu", "cuda"])),
         click.option("--resume", is_flag=True, help="Continue from --out/last.pt."),
+        click.option("--progress-interval", type=click.FloatRange(min=0),
+                     help="Seconds between progress lines (step, losses, images/s, ETA) when stderr is not a "
+                          "terminal, e.g. under nohup; a terminal shows a bar. [default: 10]"),
         click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
                      help="Override a config key, e.g. --set train.lr=2.0e-4 (repeatable)."),
         click.option("--export", type=click.Path(dir_okay=False, path_type=Path),
@@ -74,7 +77,7 @@ def init_option(help_text: str) -> Callable:
 
 def start_run(stage: str, config_path: Path | None, default_config: str, out: Path, resume: bool,
               data_paths: tuple[Path, ...], steps: int | None, batch_size: int | None,
-              sets: tuple[str, ...]) -> tuple[config.RunConfig, dict | None]:
+              sets: tuple[str, ...], progress_interval: float | None = None) -> tuple[config.RunConfig, dict | None]:
     """The run's config and, with --resume, its last.pt (read once here and handed to the trainer).
 
     Precedence: shipped config (or the run's stored one when resuming) < --config < named flags <
@@ -83,7 +86,7 @@ def start_run(stage: str, config_path: Path | None, default_config: str, out: Pa
     from gan_colorizer import training_setup  # torch: imported when a run starts, not for --help
 
     state = training_setup.resume_state(out, stage) if resume else None
-    named = {"train.steps": steps, "train.batch_size": batch_size,
+    named = {"train.steps": steps, "train.batch_size": batch_size, "train.progress_interval": progress_interval,
              "data.paths": [str(Path(p).expanduser().resolve()) for p in data_paths] or None}
     overrides = {**named, **dict(config.parse_override(s) for s in sets)}
     stored = state.get("run_config", {}) if state else None
