@@ -166,12 +166,12 @@ def _network_discs(points: tuple[Point, ...], full: tuple[int, int], net: tuple[
 def point_map(points: tuple[Point, ...], full: tuple[int, int], net: tuple[int, int]) -> torch.Tensor:
     """Points on a (height, width) = `full` image -> the (1, POINT_CHANNELS, h, w) map for a network
     running at `net` = (h, w); later points paint over earlier ones where discs overlap."""
-    maps = torch.zeros(1, POINT_CHANNELS, *net)
+    maps = np.zeros((POINT_CHANNELS, *net), np.float32)
     for point, disc in zip(points, _network_discs(points, full, net)):
-        inside = torch.from_numpy(disc) > 0
-        maps[0, 0][inside], maps[0, 1][inside] = normalize_ab(point.ab[0]), normalize_ab(point.ab[1])
-        maps[0, 2][inside] = 1.0
-    return maps
+        inside = disc > 0
+        maps[0][inside], maps[1][inside] = normalize_ab(point.ab[0]), normalize_ab(point.ab[1])
+        maps[2][inside] = 1.0
+    return torch.from_numpy(maps)[None]
 
 
 def arrive(ab: np.ndarray, small_L: np.ndarray, points: tuple[Point, ...], full: tuple[int, int]) -> np.ndarray:

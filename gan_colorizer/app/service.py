@@ -236,7 +236,7 @@ class PhotoService:
         points.check_inside(chosen, *L.shape)
         with self._model_lock:
             prediction = self.colorizer.predict([L], request, [chosen] if chosen else None)[0]
-        small_L = _preview(L)
+        small_L = self._preview_L(photo, L)
         after = self.colorizer.render(small_L, prediction.ab)
         scale = small_L.shape[1] / L.shape[1]
         seen = tuple(points.Point(p.x * scale, p.y * scale, p.ab, p.radius_in(*L.shape) * scale, p.label) for p in chosen)
@@ -291,6 +291,15 @@ class PhotoService:
                     "temperature": settings.temperature}
         mood.control(**controls)
         return controls
+
+    def _preview_L(self, photo: Photo, L: np.ndarray) -> np.ndarray:
+        """The photo's L at preview size, made once (a full-size resize costs tens of ms at 12 MP)."""
+        path = photo.folder / "L_preview.npy"
+        if path.exists():
+            return np.load(path)
+        small = _preview(L)
+        np.save(path, small)
+        return small
 
     def _known(self, result_id: str) -> Result:
         result = self.result(result_id)
