@@ -4,17 +4,19 @@ Takes the val photos of a data set (the seeded split the bundled model held out 
 never saw them), colorizes each from its gray version with a checkpoint, and writes one row per photo:
 gray input | colorized | original. `--name` picks val photos by name (e.g. the worst rows of
 `evaluate --csv`, for a model card's failure cases); `--degrade` ages each gray input as an archive
-scan first, as `evaluate --degrade` does.
+scan first, as `evaluate --degrade` does; `--points 5` adds a column colorized with 5 simulated colour
+points of the truth's colours (`evaluate --points`' clicks), each marked with a ring.
 """
 from pathlib import Path
 
 import click
+import cv2
 import numpy as np
 
 from gan_colorizer import checkpoint as checkpoints
 from gan_colorizer import data, image_writer
 from gan_colorizer.config import load_config
-from gan_colorizer.evaluate import degraded_gray, gray_version
+from gan_colorizer.evaluate import degraded_gray, gray_version, simulated_clicks
 from gan_colorizer.inference import DEFAULT_CHECKPOINT, Colorizer
 from gan_colorizer.visual import label_tile
 
@@ -29,7 +31,10 @@ TILE = 256  # side of each square tile, px
 @click.option("--count", default=6, show_default=True, type=click.IntRange(min=1), help="Photos shown.")
 @click.option("--name", "names", multiple=True, help="A val photo to show, by its name in PHOTOS (repeatable).")
 @click.option("--degrade", is_flag=True, help="Age each gray input as an archive scan (seeded per photo).")
-def main(photos: Path, out: Path, checkpoint: Path | None, count: int, names: tuple[str, ...], degrade: bool) -> None:
+@click.option("--points", default=0, show_default=True, type=click.IntRange(min=0),
+              help="Add a column with this many simulated colour points of the truth's colours.")
+def main(photos: Path, out: Path, checkpoint: Path | None, count: int, names: tuple[str, ...], degrade: bool,
+         points: int) -> None:
     path = checkpoint or DEFAULT_CHECKPOINT
     ckpt = checkpoints.read(path)
     colorizer = Colorizer(checkpoints.generator_from(ckpt, path))
@@ -45,8 +50,16 @@ def main(photos: Path, out: Path, checkpoint: Path | None, count: int, names: tu
     for key in keys:
         truth = image_writer.to_uint8(data.center_square(source.decode(key).rgb, TILE))
         gray = degraded_gray(truth, key) if degrade else gray_version(truth)
-        rows.append(np.concatenate([label_tile(gray, "aged gray input" if degrade else "gray input"), label_tile(colorizer(gray), "colorized"),
-                                    label_tile(truth, "original")], axis=1))
+        tiles = [label_tile(gray, "aged gray input" if degrade else "gray input"), label_tile(colorizer(gray), "colorized")]
+        if points:
+            clicks = simulated_clicks(truth, points, key)
+            pointed = colorizer(gray, points=clicks).copy()
+            for click_ in clicks:  # a ring around each point's disc, white over black so it shows on any colour
+                centre, radius = (round(click_.x), round(click_.y)), round(click_.radius_in(TILE, TILE)) + 2
+                cv2.circle(pointed, centre, radius + 1, (0, 0, 0), 1, cv2.LINE_AA)
+                cv2.circle(pointed, centre, radius, (255, 255, 255), 1, cv2.LINE_AA)
+            tiles.append(label_tile(pointed, f"{points} colour points"))
+        rows.append(np.concatenate([*tiles, label_tile(truth, "original")], axis=1))
     image_writer.write_image(out, np.concatenate(rows, axis=0), quality=88)
     click.echo(f"wrote {out}: {len(keys)} held-back photos")
 

@@ -26,7 +26,7 @@ MAX_POINTS = 64  # the geometric count's tail is cut here: more points teach not
 DEFAULT_RADIUS_SHARE = 0.01  # a point's radius when none is given: 1 % of the photo's shorter side,
 MIN_DEFAULT_RADIUS = 3.0  # and at least this many pixels (a region, not a pixel, on small photos)
 ARRIVAL_TOLERANCE = 5.0  # ΔE a*b*: a point whose disc is further from its colour is reported
-SPREAD_RADII = 4.0  # how far (in radii) `arrive`'s correction of a point fades out beyond its disc
+SPREAD_REACH = 0.3  # how far `arrive`'s correction of a point reaches beyond its disc (share of the shorter side)
 SPREAD_L = 8.0  # and over which difference in lightness (L units) from the disc's
 ARRIVAL_PASSES = 3
 
@@ -176,24 +176,24 @@ def point_map(points: tuple[Point, ...], full: tuple[int, int], net: tuple[int, 
 
 def arrive(ab: np.ndarray, small_L: np.ndarray, points: tuple[Point, ...], full: tuple[int, int]) -> np.ndarray:
     """(h, w, 2) a*b* in Lab units predicted with the points -> a copy in which each point's disc has its
-    mean on the colour asked for.
+    mean on the colour asked for, and the rest of the photo leans toward it where it looks alike.
 
-    The network carries a point's colour over its region but rarely lands on it exactly. What is
-    left of each point's difference is added in full inside its disc and fades outside it with the
-    distance (scale SPREAD_RADII radii) and with the difference in lightness from the disc's
-    (SPREAD_L units), so it stays on the surface the user clicked; overlapping corrections are
-    averaged. A few passes settle overlapping points. small_L: (h, w) L in [0, 100] at the same size.
+    The network carries a point's colour over its region but rarely lands on it or carries it far.
+    What is left of each point's difference is added in full inside its disc, and outside every disc
+    it fades with the distance (Gaussian, SPREAD_REACH of the shorter side) and with the difference
+    in lightness from the disc's (SPREAD_L units), so it stays on surfaces like the one clicked (a
+    training-free propagation in the spirit of Levin et al. 2004); overlapping corrections are
+    averaged. A few passes settle discs that overlap. small_L: (h, w) L in [0, 100] at the same size.
     """
     height, width = ab.shape[:2]
     discs = _network_discs(points, full, (height, width))
-    scale = min(height / full[0], width / full[1])
+    outside = 1.0 - np.maximum.reduce(discs)  # 1 where no disc is
+    reach = SPREAD_REACH * min(height, width)
     fields = []
-    for point, disc in zip(points, discs):
-        outside = cv2.distanceTransform((disc == 0).astype(np.uint8), cv2.DIST_L2, 3)  # px to the disc
-        reach = SPREAD_RADII * max(point.radius_in(*full) * scale, 1.0)
+    for disc in discs:
+        distance = cv2.distanceTransform((disc == 0).astype(np.uint8), cv2.DIST_L2, 3)  # px to the disc
         lightness = float(small_L[disc > 0].mean())
-        fields.append(np.exp(-0.5 * ((outside / reach) ** 2 + ((small_L - lightness) / SPREAD_L) ** 2))
-                      * (disc == 0) + disc)
+        fields.append(disc + outside * np.exp(-0.5 * ((distance / reach) ** 2 + ((small_L - lightness) / SPREAD_L) ** 2)))
     total_weight = np.maximum(sum(fields), 1.0)[..., None]
     out = np.array(ab, dtype=np.float32)
     for _ in range(ARRIVAL_PASSES):
