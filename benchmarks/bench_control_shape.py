@@ -22,7 +22,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from gan_colorizer import Colorizer, images  # noqa: E402
 from gan_colorizer.color import lab_to_rgb_in_gamut, rgb_to_lab  # noqa: E402
-from gan_colorizer.evaluate import achieved_stats, gray_version  # noqa: E402
+from gan_colorizer.control_scores import achieved_stats  # noqa: E402
+from gan_colorizer.evaluate import gray_version  # noqa: E402
 from gan_colorizer.feature_metrics import load_lpips, lpips_distances  # noqa: E402
 from gan_colorizer.image_writer import to_uint8  # noqa: E402
 from gan_colorizer.mood import resolve  # noqa: E402

@@ -12,7 +12,6 @@ quality-95 JPEG as a browser would. Medians of `--runs` after a warm-up; prints 
 """
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 

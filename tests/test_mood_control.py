@@ -7,7 +7,7 @@ from click.testing import CliRunner
 from skimage import data as skdata
 
 from gan_colorizer import color, mood
-from gan_colorizer.evaluate import achieved_stats
+from gan_colorizer.control_scores import achieved_stats
 from gan_colorizer.inference import Colorizer
 from gan_colorizer.models import build
 from tests.conftest import TINY_GENERATOR, small, write_png

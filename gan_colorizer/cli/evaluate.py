@@ -63,7 +63,7 @@ def main(pred: Path | None, gt: Path | None, checkpoint: Path | None, data_paths
                                    "need --checkpoint")
     control = {**requests, "strength": strength} if is_controlled else None
     cli.require_train_extra("evaluate")
-    from gan_colorizer import evaluate, runtime  # torch: not needed for --help or a usage error
+    from gan_colorizer import control_scores, evaluate, runtime  # torch: not needed for --help or a usage error
 
     try:
         torch_device = runtime.pick_device(device)
@@ -81,7 +81,7 @@ def main(pred: Path | None, gt: Path | None, checkpoint: Path | None, data_paths
     click.echo(evaluate.format_table(result.metrics, lpips_net))
     for name, row in result.control.items():
         if name != "requested":
-            click.echo(evaluate.format_control(name, result.control["requested"], row))
+            click.echo(control_scores.format_control(name, result.control["requested"], row))
     for line in evaluate.format_arrival(result.arrival):
         click.echo(line)
     if result.skipped:
