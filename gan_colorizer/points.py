@@ -5,6 +5,11 @@ layout: channels 0-1 hold a*b* in ab_n units where a point is set (0 elsewhere),
 mask (1 there, 0 elsewhere). An all-zero map means "no points": a pointed model then colours as
 the automatic one does. Training (`training_points`) reveals a few patches of the truth's own
 colour, so the network learns to carry a revealed colour over the region it belongs to.
+
+A user's `Point` is a place in the input image's pixels, a colour and a radius; `point_map` draws
+points at the network's size, and `arrive`, after the network, lands each point's disc on its
+colour and leans alike-looking surroundings toward it. `PointsReport` says, in one line, which
+points the photo's lightness could not hold.
 """
 import math
 from dataclasses import dataclass
@@ -47,8 +52,9 @@ def training_points(ab_n: torch.Tensor, cfg: PointsConfig, generator: torch.Gene
 
 
 def simulated_points(ab_n: torch.Tensor, count: int, generator: torch.Generator, patch: int = 5) -> torch.Tensor:
-    """What `count` users' clicks per photo reveal, for validation and `evaluate --points`: patches of
-    `patch` px at places drawn uniformly over the photo, each of the truth's mean colour there.
+    """What `count` users' clicks per photo reveal, for the trainer's validation: patches of `patch` px
+    at places drawn uniformly over the photo, each of the truth's mean colour there (`evaluate
+    --points` clicks full-size photos through `evaluate.simulated_clicks` instead).
     ab_n (B, 2, H, W) -> (B, POINT_CHANNELS, H, W)."""
     return reveal(ab_n, [count] * ab_n.shape[0], generator, (patch, patch), None)
 
