@@ -402,3 +402,13 @@ def test_points_for_a_model_without_them_get_a_message(app):
     first = post(app, gray_photo())[1]
     status, answer = send(app, f"/api/results/{first['id']}/recolor", b'{"points": [[5, 5, "#ff0000"]]}')
     assert status == 400 and "takes no colour points" in answer["error"]
+
+
+def test_a_long_session_of_clicks_keeps_only_the_newest_colourings_of_a_photo(pointed_app):
+    first = post(pointed_app, gray_photo(96, 72))[1]
+    ids = [first["id"]]
+    for index in range(6):
+        ids.append(send(pointed_app, f"/api/results/{ids[-1]}/recolor",
+                        json.dumps({"points": [[10 + index, 10, "#b06040"]]}).encode())[1]["id"])
+    alive = [get(pointed_app, f"/api/results/{result_id}/after.jpg")[0] for result_id in ids]
+    assert alive == [404] * 3 + [200] * 4

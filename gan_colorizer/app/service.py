@@ -38,6 +38,7 @@ DEFAULT_MAX_UPLOAD_MB = 100.0  # a 16-bit gray 6000x4000 TIFF scan is 48 MB, its
 DOWNLOAD_FORMATS = ("png", "jpg")  # PNG keeps every detail (and alpha); JPEG is a tenth of the size
 PREVIEW_SIDE = 1024  # longer side of the before/after previews: sharp on a laptop screen, ~150 KB each
 CACHED_PHOTOS = 2  # full-size L arrays kept in memory (48 MB each at 12 MP); the rest are read from disk
+KEPT_RESULTS = 4  # colourings kept per photo: the page shows the newest; each click makes one (~1 MB)
 # Recommended colours for a spot: what the model paints there when asked for these overall casts
 # (a*b* means of the colour hint, Lab units) beside its own colour: the hues it finds plausible there.
 SUGGESTION_CASTS = ((0.0, 0.0), (18.0, 8.0), (-6.0, 24.0), (-18.0, 10.0), (-12.0, -16.0), (4.0, -20.0),
@@ -248,6 +249,11 @@ class PhotoService:
         image_writer.write_image(result.after, after, quality=85)
         with self._results_lock:
             self._results[result.id] = result
+            older = [old for old in self._results.values() if old.photo is photo][:-KEPT_RESULTS]
+            for old in older:  # a long session of clicks must not grow without bound
+                del self._results[old.id]
+        for old in older:
+            shutil.rmtree(old.folder, ignore_errors=True)
         return result
 
     def suggest(self, result_id: str, x: float, y: float) -> list[str]:
