@@ -2,6 +2,7 @@
 PatchGAN, or heads on frozen ImageNet features), with optional regularisers of D for a small photo set."""
 import copy
 import logging
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -11,11 +12,11 @@ from gan_colorizer import checkpoint, color, losses, metrics
 from gan_colorizer.config import RunConfig
 from gan_colorizer.errors import ConfigError
 from gan_colorizer.loaders import Photos, open_photos
-from gan_colorizer.models import build
+from gan_colorizer.models import ChromaPrediction, build
 from gan_colorizer.runtime import seed_everything, unwrap
 from gan_colorizer.train import RunResult, Trainer
 from gan_colorizer.training_setup import (check_run_dir, distribute, freeze_encoder, generator_from_init,
-                                          lpips_if_needed, make_scheduler)
+                                          lpips_if_needed, make_scheduler, with_bins)
 
 log = logging.getLogger(__name__)
 
@@ -108,8 +109,10 @@ class GanTrainer(Trainer):
             scalars["d_r1"] = self.last_r1
         return scalars
 
-    def g_step(self, L_n: torch.Tensor, real_ab_n: torch.Tensor, fake_ab_n: torch.Tensor) -> dict[str, float]:
-        g = self.cfg.gan
+    def g_step(self, L_n: torch.Tensor, real_ab_n: torch.Tensor, prediction: ChromaPrediction) -> dict[str, float]:
+        """G's update: gan.l1_weight x L1 of the colour D sees (decoded, for a distribution head) and
+        gan.adv_weight x the adversarial loss, plus the terms both stages share."""
+        g, fake_ab_n = self.cfg.gan, prediction.ab_n.float()
         l1 = losses.l1_loss(fake_ab_n, real_ab_n)
         for p in self.d_params:  # G's loss trains G only; D's input still gets its gradient
             p.requires_grad_(False)
@@ -119,7 +122,8 @@ class GanTrainer(Trainer):
         total = g.l1_weight * l1 + g.adv_weight * adv
         terms = {"loss_g_l1": l1.item(), "loss_g_adv": adv.item()}
         extra, extra_terms = self.generator_terms(L_n, fake_ab_n, real_ab_n, prefix="loss_g_")
-        total, terms = total + extra, {**terms, **extra_terms}
+        spread, spread_terms = self.distribution_terms(prediction, real_ab_n, prefix="loss_g_")
+        total, terms = total + extra + spread, {**terms, **extra_terms, **spread_terms}
         self.backward_and_step(total, self.opt_g, self.sched_g, clip=self.generator)
         self.update_ema()
         return terms
@@ -138,13 +142,14 @@ class GanTrainer(Trainer):
         self.rng.manual_seed(self.cfg.train.seed * 1_000_003 + self.step * 1009 + self.world.rank + 7919)
         with self.autocast():
             if joint:
-                fake_ab_n = self.generate(L_n, real_ab_n).float()
+                prediction = self.generate(L_n, real_ab_n)
             else:  # NoGAN phase: G is frozen, D learns what the pretrained G gets wrong
                 with torch.no_grad():
-                    fake_ab_n = self.generate(L_n, real_ab_n).float()
+                    prediction = self.generate(L_n, real_ab_n)
+            fake_ab_n = prediction.ab_n.float()
             scalars = self.d_step(L_n, real_ab_n, fake_ab_n)
             if joint:
-                scalars.update(self.g_step(L_n, real_ab_n, fake_ab_n))
+                scalars.update(self.g_step(L_n, real_ab_n, prediction))
         self.scaler.update()  # once per step, after both optimisers used this scale
         self.watch_collapse(scalars["loss_d"])
         return scalars
@@ -188,6 +193,8 @@ def train_gan(cfg: RunConfig, run_dir: Path, device: torch.device, state: dict |
     g = cfg.gan
     if state is None and init is None:
         raise ConfigError("train_gan needs --init (a pretrained generator checkpoint) or --resume of a GAN run")
+    photos = open_photos(cfg)
+    cfg = with_bins(cfg, photos)
     if state is None:
         cfg, generator = generator_from_init(cfg, init)
         disc = build(g.discriminator, kind="discriminator", weights=g.discriminator_weights, **g.discriminator_args)
@@ -197,4 +204,4 @@ def train_gan(cfg: RunConfig, run_dir: Path, device: torch.device, state: dict |
         disc = checkpoint.build_network(state["discriminator"], where)
     metrics.better(cfg.train.best_metric)
     lpips_net = lpips_if_needed(cfg, device)
-    return GanTrainer(cfg, run_dir, device, open_photos(cfg), state, generator, disc, lpips_net).run()
+    return GanTrainer(cfg, run_dir, device, replace(photos, cfg=cfg), state, generator, disc, lpips_net).run()

@@ -17,7 +17,7 @@ from gan_colorizer.models import build
 from gan_colorizer.runtime import unwrap
 
 FORMAT = 1
-ADDABLE_ARGS = ("points",)  # builder flags whose new weights start at zero: a trained generator may gain them
+ADDABLE_ARGS = ("points", "bins")  # builder args whose new weights start at zero: a trained generator may gain them
 
 
 def save(path: Path, payload: dict) -> None:

@@ -263,6 +263,38 @@ class PointsConfig:
 
 
 @dataclass(frozen=True)
+class DistributionConfig:
+    """How a generator's colour-distribution head (models.chroma_bins) is added and trained.
+
+    head: a run from a model without one gains it (its bins: the grid cells the training photos
+    reach, from `data.colour_prior`). Its loss is ce_weight x the class-rebalanced cross-entropy
+    against soft-encoded truths (Zhang et al. 2016: the `neighbours` nearest bins, Gaussian weights
+    of std `sigma` a*b* units), where a pixel of bin q weighs 1 / ((1 - rebalance_mix) p(q) +
+    rebalance_mix / Q), p the smoothed colour prior: mix 1 weighs every colour alike (no
+    rebalancing), the paper's 0.5 lifts rare saturated colours. decoded_l1_weight adds L1 on the
+    decoded colour (at the model's default vividness), ChromaGAN's pairing of the two losses. The
+    regression head keeps its L1 in every run: it is the calm estimate the decode starts from.
+    """
+
+    head: bool = False
+    ce_weight: float = 0.1
+    rebalance_mix: float = 1.0
+    decoded_l1_weight: float = 0.0
+    neighbours: int = 5
+    sigma: float = 5.0
+    prior_photos: int = 1000  # training photos (a seeded sample) whose a*b* histogram is the prior
+
+    def __post_init__(self) -> None:
+        for key in ("ce_weight", "decoded_l1_weight"):
+            _check(getattr(self, key) >= 0, f"distribution.{key}", f"must be >= 0, got {getattr(self, key)}")
+        _check(0.0 <= self.rebalance_mix <= 1.0, "distribution.rebalance_mix",
+               f"must be in [0, 1], got {self.rebalance_mix}")
+        _check(self.neighbours >= 1, "distribution.neighbours", f"must be at least 1, got {self.neighbours}")
+        _check(self.sigma > 0, "distribution.sigma", f"must be positive, got {self.sigma}")
+        _check(self.prior_photos >= 1, "distribution.prior_photos", f"must be at least 1, got {self.prior_photos}")
+
+
+@dataclass(frozen=True)
 class RunConfig:
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
@@ -270,6 +302,7 @@ class RunConfig:
     gan: GanConfig = field(default_factory=GanConfig)
     hint: HintConfig = field(default_factory=HintConfig)
     points: PointsConfig = field(default_factory=PointsConfig)
+    distribution: DistributionConfig = field(default_factory=DistributionConfig)
 
 
 def _coerce(value: Any, kind: Any, key: str) -> Any:

@@ -230,3 +230,33 @@ def r1_penalty(real_logits: torch.Tensor, real_ab_n: torch.Tensor) -> torch.Tens
     score = real_logits.flatten(1).mean(dim=1).sum()
     (grad,) = torch.autograd.grad(score, real_ab_n, create_graph=True)
     return grad.square().flatten(1).sum(dim=1).mean()
+
+
+def soft_encode(ab_n: torch.Tensor, centres: torch.Tensor, neighbours: int, sigma: float) -> torch.Tensor:
+    """(B, 2, h, w) ab_n -> (B, Q, h, w) soft targets over the bins at `centres` (Q, 2) ab_n: Gaussian
+    weights (std `sigma`, ab_n units) on the `neighbours` nearest bins, summing to 1 (Zhang et al. 2016)."""
+    pixels = ab_n.permute(0, 2, 3, 1).reshape(-1, 2)  # (N, 2)
+    distance, nearest = torch.cdist(pixels, centres.to(pixels.dtype)).topk(min(neighbours, len(centres)), largest=False)
+    weights = torch.softmax(-distance.square() / (2 * sigma ** 2), dim=1)  # (N, k)
+    target = pixels.new_zeros(len(pixels), len(centres)).scatter_(1, nearest, weights)
+    batch, _, height, width = ab_n.shape
+    return target.reshape(batch, height, width, -1).permute(0, 3, 1, 2)
+
+
+def rebalance_weights(prior: torch.Tensor, mix: float) -> torch.Tensor:
+    """(Q,) bin prior (smoothed, summing to 1) -> (Q,) class weights 1 / ((1 - mix) prior + mix / Q),
+    scaled so a pixel drawn from the prior weighs 1 on average. mix 1: all 1 (no rebalancing)."""
+    weights = 1.0 / ((1.0 - mix) * prior + mix / len(prior))
+    return weights / (prior * weights).sum()
+
+
+def distribution_loss(logits: torch.Tensor, true_ab_n: torch.Tensor, centres: torch.Tensor,
+                      class_weights: torch.Tensor, neighbours: int, sigma: float) -> torch.Tensor:
+    """Class-rebalanced cross-entropy of (B, Q, h, w) logits against the soft-encoded truth, each pixel
+    weighted by its nearest bin's weight. true_ab_n: (B, 2, H, W), averaged to the logits' size
+    (the head's stride 2); centres (Q, 2) and class_weights (Q,) as the model's bins."""
+    true_ab_n = F.adaptive_avg_pool2d(true_ab_n, logits.shape[-2:])
+    target = soft_encode(true_ab_n, centres, neighbours, sigma)
+    pixel_weights = class_weights.to(logits.dtype)[target.argmax(dim=1)]  # (B, h, w)
+    cross_entropy = -(target * torch.log_softmax(logits.float(), dim=1)).sum(dim=1)
+    return (pixel_weights * cross_entropy).mean()

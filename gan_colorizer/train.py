@@ -15,7 +15,8 @@ import logging
 import math
 import signal
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import cached_property
 from pathlib import Path
 
 import torch
@@ -23,13 +24,14 @@ from torch import nn
 from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
-from gan_colorizer import checkpoint, hint, losses, metrics, points, progress, runtime, validation
+from gan_colorizer import checkpoint, color, data, hint, losses, metrics, points, progress, runtime, validation
 from gan_colorizer.config import RunConfig, plain, save_config
 from gan_colorizer.errors import ColorizerError
 from gan_colorizer.loaders import Photos, open_photos
+from gan_colorizer.models import ChromaPrediction
 from gan_colorizer.runtime import seed_everything, unwrap
 from gan_colorizer.training_setup import (build_generator, check_run_dir, distribute, freeze_encoder,
-                                          generator_from_init, lpips_if_needed, make_scheduler)
+                                          generator_from_init, lpips_if_needed, make_scheduler, with_bins)
 from gan_colorizer.visual import comparison_grid
 
 log = logging.getLogger(__name__)
@@ -116,11 +118,35 @@ class Trainer:
             inputs["points"] = points.training_points(target, self.cfg.points, rng)
         return inputs, target, hints
 
-    def generate(self, L_n: torch.Tensor, real_ab_n: torch.Tensor) -> torch.Tensor:
+    def generate(self, L_n: torch.Tensor, real_ab_n: torch.Tensor) -> ChromaPrediction:
         """G's training forward in the GAN stage: hints and points of the truth, never recoloured (the
         discriminator must see true photos' colours)."""
         inputs, _, _ = self.conditioning(L_n, real_ab_n, recolour=False)
-        return self.generator(L_n, **inputs)
+        return self.generator(L_n, **inputs, details=True)
+
+    @cached_property
+    def class_weights(self) -> torch.Tensor:
+        """(Q,) the rebalancing weight of each bin of G's distribution head (`losses.rebalance_weights`)."""
+        d, generator = self.cfg.distribution, unwrap(self.generator)
+        prior = data.colour_prior(self.photos.source, self.photos.split, d.prior_photos, self.cfg.data.seed)
+        bins_prior = torch.from_numpy(data.class_prior(prior, generator.bins, d.sigma)).float()
+        return losses.rebalance_weights(bins_prior, d.rebalance_mix).to(self.device)
+
+    def distribution_terms(self, prediction: ChromaPrediction, real_ab_n: torch.Tensor,
+                           prefix: str) -> tuple[torch.Tensor | float, dict[str, float]]:
+        """For a G with a distribution head (both stages): distribution.ce_weight x the rebalanced
+        cross-entropy and distribution.decoded_l1_weight x L1 on the decoded colour, summed and logged as
+        `<prefix>ce` / `<prefix>decoded_l1`; (0, {}) for a regression-only G."""
+        if prediction.logits is None:
+            return 0.0, {}
+        d = self.cfg.distribution
+        ce = losses.distribution_loss(prediction.logits, real_ab_n, unwrap(self.generator).bin_centres,
+                                      self.class_weights, d.neighbours, d.sigma / color.AB_SCALE)
+        total, terms = d.ce_weight * ce, {f"{prefix}ce": ce.item()}
+        if d.decoded_l1_weight:
+            decoded = losses.l1_loss(prediction.ab_n.float(), real_ab_n)
+            total, terms[f"{prefix}decoded_l1"] = total + d.decoded_l1_weight * decoded, decoded.item()
+        return total, terms
 
     def generator_terms(self, L_n: torch.Tensor, fake_ab_n: torch.Tensor, real_ab_n: torch.Tensor,
                         prefix: str) -> tuple[torch.Tensor | float, dict[str, float]]:
@@ -293,21 +319,24 @@ class Pretrainer(Trainer):
             self.scheduler.load_state_dict(self.state["schedulers"]["g"])
 
     def train_step(self, L_n: torch.Tensor, real_ab_n: torch.Tensor) -> dict[str, float]:
-        """L1 against the truth; a hinted generator is scored against the (maybe recoloured) truth its
-        hint describes (`conditioning`), plus hint.stats_weight x the statistics it was asked for."""
+        """L1 of the calm (regression) estimate against the truth; a hinted generator is scored against the
+        (maybe recoloured) truth its hint describes (`conditioning`), plus hint.stats_weight x the
+        statistics it was asked for; a distribution head adds its terms (`distribution_terms`)."""
         scalars, stats = {}, None
         with self.autocast():
             inputs, real_ab_n, hints = self.conditioning(L_n, real_ab_n, recolour=True)
-            fake_ab_n = self.generator(L_n, **inputs)
+            prediction = self.generator(L_n, **inputs, details=True)
+            fake_ab_n = prediction.ab_n.float()
             if hints is not None:
-                stats = losses.hint_stats_loss(fake_ab_n.float(), *hint.unpack(hints))
-        loss = l1 = losses.l1_loss(fake_ab_n.float(), real_ab_n)
+                stats = losses.hint_stats_loss(fake_ab_n, *hint.unpack(hints))
+        loss = l1 = losses.l1_loss(prediction.calm_ab_n.float(), real_ab_n)
         scalars["loss_l1"] = l1.item()
         if stats is not None:
             loss = loss + self.cfg.hint.stats_weight * stats
             scalars["loss_hint_stats"] = stats.item()
-        extra, terms = self.generator_terms(L_n, fake_ab_n.float(), real_ab_n, prefix="loss_")
-        loss, scalars = loss + extra, {**scalars, **terms}
+        extra, terms = self.generator_terms(L_n, fake_ab_n, real_ab_n, prefix="loss_")
+        spread, spread_terms = self.distribution_terms(prediction, real_ab_n, prefix="loss_")
+        loss, scalars = loss + extra + spread, {**scalars, **terms, **spread_terms}
         self.backward_and_step(loss, self.optimizer, self.scheduler, clip=self.generator)
         self.scaler.update()
         return scalars
@@ -336,6 +365,8 @@ def pretrain(cfg: RunConfig, run_dir: Path, device: torch.device, state: dict | 
     check_run_dir(run_dir, state)
     metrics.better(cfg.train.best_metric)
     seed_everything(cfg.train.seed)
+    photos = open_photos(cfg)
+    cfg = with_bins(cfg, photos)
     if state is not None:
         generator = checkpoint.build_network(state["generator"], Path(run_dir) / "last.pt")
     elif init is not None:
@@ -343,4 +374,4 @@ def pretrain(cfg: RunConfig, run_dir: Path, device: torch.device, state: dict | 
     else:
         generator = build_generator(cfg)
     lpips_net = lpips_if_needed(cfg, device)
-    return Pretrainer(cfg, run_dir, device, open_photos(cfg), state, generator, lpips_net).run()
+    return Pretrainer(cfg, run_dir, device, replace(photos, cfg=cfg), state, generator, lpips_net).run()

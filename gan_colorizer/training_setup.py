@@ -1,4 +1,5 @@
-"""What a training run is built from before its first step: the generator (new, --init or resumed),
+"""What a training run is built from before its first step: the generator (new, --init or resumed, with
+the bins of a distribution head),
 its frozen encoder blocks, the DDP wrapper, the learning-rate schedule, the run dir's last.pt and
 the LPIPS network, each checked so a run fails before any work rather than an hour in.
 
@@ -13,9 +14,10 @@ import torch
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
-from gan_colorizer import checkpoint, feature_metrics, runtime
+from gan_colorizer import checkpoint, data, feature_metrics, runtime
 from gan_colorizer.config import ModelConfig, RunConfig, TrainConfig
 from gan_colorizer.errors import CheckpointError, ConfigError
+from gan_colorizer.loaders import Photos
 from gan_colorizer.models import Generator, build
 
 log = logging.getLogger(__name__)
@@ -31,12 +33,24 @@ def generator_from_init(cfg: RunConfig, init: Path) -> tuple[RunConfig, Generato
     generator if it has one, or an export), read once; the run's model section becomes the
     checkpoint's own, so the run's checkpoints rebuild the same network. A capability the run's
     config asks for and the checkpoint lacks (`checkpoint.ADDABLE_ARGS`: colour points) is added,
-    its new weights starting at zero."""
+    its new weights starting at zero (colour points; a distribution head, `with_bins`)."""
     init_ckpt = checkpoint.read(init)
     entry = init_ckpt["generator"]
-    added = {key: True for key in checkpoint.ADDABLE_ARGS if cfg.model.args.get(key) and not entry["args"].get(key)}
+    added = {key: cfg.model.args[key] for key in checkpoint.ADDABLE_ARGS
+             if cfg.model.args.get(key) and not entry["args"].get(key)}
     cfg = replace(cfg, model=ModelConfig(name=entry["name"], args={**entry["args"], **added}, encoder_weights="none"))
     return cfg, checkpoint.generator_from(init_ckpt, init, use_ema=True, added=added)
+
+
+def with_bins(cfg: RunConfig, photos: Photos) -> RunConfig:
+    """A run that asks for a distribution head (distribution.head) and names no bins gets the grid
+    cells its training photos reach (`data.colour_prior`); any other run is returned as it is."""
+    if not cfg.distribution.head or cfg.model.args.get("bins"):
+        return cfg
+    prior = data.colour_prior(photos.source, photos.split, cfg.distribution.prior_photos, cfg.data.seed)
+    bins = data.bins_of(prior)
+    log.info("distribution head: %d a*b* bins", len(bins))
+    return replace(cfg, model=replace(cfg.model, args={**cfg.model.args, "bins": list(bins)}))
 
 
 def freeze_encoder(generator: Generator, layers: int) -> list[nn.Parameter]:

@@ -150,10 +150,14 @@ def _check_chunk(keys: list[str]) -> list[tuple[int, float, str]]:
 def cache_locations(root: Path) -> list[Path]:
     """Where the check of `root` is cached: beside it, else in the user cache folder (named by its path)."""
     root = Path(root).resolve()
-    xdg = os.environ.get("XDG_CACHE_HOME", "")
-    home = Path(xdg) if os.path.isabs(xdg) else Path.home() / ".cache"  # the XDG spec ignores relative paths
     digest = hashlib.sha256(str(root).encode()).hexdigest()[:16]
-    return [root.parent / f".{root.name}.gan_colorizer-scan.npz", home / "gan_colorizer" / f"scan-{root.name}-{digest}.npz"]
+    return [root.parent / f".{root.name}.gan_colorizer-scan.npz", user_cache_folder() / f"scan-{root.name}-{digest}.npz"]
+
+
+def user_cache_folder() -> Path:
+    """$XDG_CACHE_HOME/gan_colorizer, or ~/.cache/gan_colorizer (the XDG spec ignores a relative $XDG_CACHE_HOME)."""
+    xdg = os.environ.get("XDG_CACHE_HOME", "")
+    return (Path(xdg) if os.path.isabs(xdg) else Path.home() / ".cache") / "gan_colorizer"
 
 
 def load_cache(root: Path) -> PhotoTable | None:

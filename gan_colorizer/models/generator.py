@@ -9,6 +9,7 @@ one command that fetches it.
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import torch
 from torch import nn
@@ -33,23 +34,36 @@ class Pretrained:
     fetch: str
 
 
+class ChromaPrediction(NamedTuple):
+    """What a generator's `forward(..., details=True)` returns: the decoded colour, the regression
+    head's calm estimate, and the colour distribution's logits (None without a distribution head)."""
+
+    ab_n: torch.Tensor  # (B, 2, H, W) in [-1, 1]: what users get
+    calm_ab_n: torch.Tensor  # (B, 2, H, W) in [-1, 1]: the L1-trained estimate
+    logits: torch.Tensor | None  # (B, Q, ceil(H/2), ceil(W/2)): per-pixel scores of the model's bins
+
+
 class Generator(nn.Module):
     """L_n (B, 1, H, W) in [-1, 1], optional hint (B, HINT_SIZE), optional colour points
-    (B, POINT_CHANNELS, H, W) -> ab_n (B, 2, H, W) in [-1, 1].
+    (B, POINT_CHANNELS, H, W), optional vividness -> ab_n (B, 2, H, W) in [-1, 1].
 
     takes_hint: `forward` accepts a colour hint (gan_colorizer.hint); others refuse one.
     takes_points: `forward` accepts a colour-point map (gan_colorizer.points); others refuse one.
+    takes_vividness: it has a colour-distribution head (models.chroma_bins) and `forward` accepts a
+        vividness; others refuse one.
     stride: inputs are padded internally to multiples of it (a caller may pick sizes that need none).
     pretrained: where the encoder's weights come from; None for a generator trained from scratch.
     """
 
     takes_hint: bool = False
     takes_points: bool = False
+    takes_vividness: bool = False
     stride: int = 1
     pretrained: Pretrained | None = None
 
-    def forward(self, L_n: torch.Tensor, hint: torch.Tensor | None = None,
-                points: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, L_n: torch.Tensor, hint: torch.Tensor | None = None, points: torch.Tensor | None = None,
+                vividness: torch.Tensor | float | None = None,
+                details: bool = False) -> torch.Tensor | ChromaPrediction:
         raise NotImplementedError
 
     def encoder_stages(self) -> nn.Sequential | None:
@@ -76,12 +90,15 @@ class Generator(nn.Module):
         log.info("encoder initialised from %s", path)
         return path
 
-    def refuse_hint(self, hint: torch.Tensor | None, points: torch.Tensor | None = None) -> None:
-        """For `forward`: a generator built without hint or point support must not silently ignore one."""
+    def refuse_hint(self, hint: torch.Tensor | None, points: torch.Tensor | None = None,
+                    vividness: torch.Tensor | float | None = None) -> None:
+        """For `forward`: a generator built without hint, point or vividness support must not silently ignore one."""
         if hint is not None and not self.takes_hint:
             raise ValueError("this generator was built without hint=True, so it takes no colour hint")
         if points is not None and not self.takes_points:
             raise ValueError("this generator was built without points=True, so it takes no colour points")
+        if vividness is not None and not self.takes_vividness:
+            raise ValueError("this generator has no colour-distribution head, so it takes no vividness")
 
 
 def read_weights(pretrained: Pretrained, weights: str, key: str = "model.encoder_weights",

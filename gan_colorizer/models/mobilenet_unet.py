@@ -17,6 +17,11 @@ added to that tap's features through a zero-initialised 3x3 conv, so a point's c
 the encoder still sees edges and is carried by every later stage (and the self-attention) to the
 region it belongs to, rather than only mixed in by the decoder near its own pixels. A pointed model
 too starts out as the plain one.
+
+With `bins` (cell indices of `chroma_bins`' grid) it also predicts a colour distribution per pixel
+(Zhang et al. 2016) beside the regression head, from the same stride-2 features, and decodes the two
+into one colour by `vividness` (`chroma_bins.decode`). The distribution head starts at zero (a
+uniform distribution, confidence 0), so a model that gains bins starts out as the plain one.
 """
 from pathlib import Path
 
@@ -26,7 +31,8 @@ import torchvision
 from torch import nn
 
 from gan_colorizer.errors import ConfigError
-from gan_colorizer.models.generator import Generator, Pretrained
+from gan_colorizer.models import chroma_bins
+from gan_colorizer.models.generator import ChromaPrediction, Generator, Pretrained
 from gan_colorizer.models.layers import HINT_SIZE, POINT_CHANNELS, norm_layer, pad_to_multiple, pool_points
 from gan_colorizer.models.registry import register
 
@@ -78,6 +84,8 @@ class MobileNetUNet(Generator):
     hint: take an optional (B, HINT_SIZE) colour hint as a second input (see the module doc);
         `takes_hint` says so to inference, and the checkpoint's args record it.
     points: take an optional (B, POINT_CHANNELS, H, W) colour-point map (`takes_points`).
+    bins: grid cells (`chroma_bins`) of a colour-distribution head; () for regression alone.
+    vividness: the decode's default in [0, 1] when a call gives none (a distribution head only).
     """
 
     # torchvision's MobileNet_V2_Weights.IMAGENET1K_V1 and _V2 (the file names in their urls), then our
@@ -92,8 +100,12 @@ class MobileNetUNet(Generator):
 
     def __init__(self, *, decoder_channels: tuple[int, ...] = (128, 64, 48, 32), norm: str = "batch",
                  attention: bool = True, width_mult: float = 1.0, hint: bool = False,
-                 points: bool = False) -> None:
+                 points: bool = False, bins: tuple[int, ...] = (), vividness: float = 0.5) -> None:
         super().__init__()
+        if bins:
+            chroma_bins.check_bins(tuple(bins))
+        if not 0.0 <= vividness <= 1.0:
+            raise ValueError(f"vividness must be in [0, 1], got {vividness}")
         if len(decoder_channels) != 4 or min(decoder_channels) < 1:
             raise ValueError(f"decoder_channels must be 4 positive widths, got {decoder_channels}")
         features = torchvision.models.mobilenet_v2(width_mult=width_mult).features
@@ -108,7 +120,13 @@ class MobileNetUNet(Generator):
             in_ch = out_ch
         self.decoder = nn.ModuleList(blocks)
         self.head = nn.Conv2d(in_ch, 2, 3, padding=1)
-        self.takes_hint, self.takes_points = hint, points
+        self.takes_hint, self.takes_points, self.takes_vividness = hint, points, bool(bins)
+        if bins:
+            self.register_buffer("bin_centres", chroma_bins.cell_centres()[list(bins)], persistent=False)
+            self.bins_head = nn.Conv2d(in_ch, len(bins), 3, padding=1)
+            nn.init.zeros_(self.bins_head.weight)
+            nn.init.zeros_(self.bins_head.bias)
+        self.bins, self.default_vividness = tuple(bins), float(vividness)
         if points:
             self.point_convs = nn.ModuleList(nn.Conv2d(POINT_CHANNELS, channels, 3, padding=1)
                                              for channels in tap_channels[:4])
@@ -148,11 +166,14 @@ class MobileNetUNet(Generator):
                                   f"shape {tuple(tensor.shape)}); ImageNet weights need width_mult 1.0")
         self.encoder.load_state_dict({key: features[key] for key in own}, strict=False)
 
-    def forward(self, L_n: torch.Tensor, hint: torch.Tensor | None = None,
-                points: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, L_n: torch.Tensor, hint: torch.Tensor | None = None, points: torch.Tensor | None = None,
+                vividness: torch.Tensor | float | None = None,
+                details: bool = False) -> torch.Tensor | ChromaPrediction:
         """hint: (B, HINT_SIZE) or None (no hint, the same as all zeros); points: (B, POINT_CHANNELS, H, W)
-        or None (no points, the same as all zeros). A model built without either refuses it."""
-        self.refuse_hint(hint, points)
+        or None (no points, the same as all zeros); vividness: (B,) or a number in [0, 1], None for the
+        model's default. A model built without one of them refuses it. details: return the
+        `ChromaPrediction` (training and uncertainty) instead of ab_n alone."""
+        self.refuse_hint(hint, points, vividness)
         x, (height, width) = pad_to_multiple(L_n, self.stride)
         if self.takes_points:  # None is no points: all zeros, as training shows a sample without any
             points = L_n.new_zeros(L_n.shape[0], POINT_CHANNELS, *L_n.shape[-2:]) if points is None else points
@@ -174,9 +195,25 @@ class MobileNetUNet(Generator):
             if film is not None:
                 scale, shift = film
                 x = x * (1.0 + scale[:, :, None, None]) + shift[:, :, None, None]
-        ab_n = torch.tanh(self.head(x))  # (B, 2, H/2, W/2)
-        ab_n = F.interpolate(ab_n, scale_factor=2.0, mode="bilinear", align_corners=False)
-        return ab_n[..., :height, :width]
+        calm = torch.tanh(self.head(x))  # (B, 2, H/2, W/2)
+        logits = self.bins_head(x) if self.takes_vividness else None  # (B, Q, H/2, W/2)
+        ab_n = calm if logits is None else chroma_bins.decode(calm, logits, self.bin_centres,
+                                                              self._vividness(vividness, L_n))
+        ab_n = self._full_size(ab_n, height, width)
+        if not details:
+            return ab_n
+        half = (slice(None), slice(None), slice(0, (height + 1) // 2), slice(0, (width + 1) // 2))
+        return ChromaPrediction(ab_n, self._full_size(calm, height, width), None if logits is None else logits[half])
+
+    @staticmethod
+    def _full_size(ab_n: torch.Tensor, height: int, width: int) -> torch.Tensor:
+        """(B, 2, H/2, W/2) from the head -> (B, 2, height, width), the input's own size."""
+        return F.interpolate(ab_n, scale_factor=2.0, mode="bilinear", align_corners=False)[..., :height, :width]
+
+    def _vividness(self, vividness: torch.Tensor | float | None, L_n: torch.Tensor) -> torch.Tensor:
+        """(B, 1, 1, 1) the decode's vividness: the call's (a number or one per image) or the default."""
+        value = self.default_vividness if vividness is None else vividness
+        return torch.as_tensor(value, dtype=L_n.dtype, device=L_n.device).reshape(-1, 1, 1, 1).expand(L_n.shape[0], 1, 1, 1)
 
     def _films(self, hint: torch.Tensor | None, L_n: torch.Tensor) -> list:
         """Per decoder stage a (scale, shift) pair, each (B, channels); Nones for a plain model."""

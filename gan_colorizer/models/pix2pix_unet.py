@@ -7,7 +7,7 @@ padding to its stride (any input size works) differ.
 import torch
 from torch import nn
 
-from gan_colorizer.models.generator import Generator
+from gan_colorizer.models.generator import ChromaPrediction, Generator
 from gan_colorizer.models.layers import norm_layer, pad_to_multiple
 from gan_colorizer.models.registry import register
 
@@ -50,10 +50,11 @@ class Pix2PixUNet(Generator):
                     layers.append(nn.Dropout(dropout))
             self.up.append(nn.Sequential(*layers))
 
-    def forward(self, L_n: torch.Tensor, hint: torch.Tensor | None = None,
-                points: torch.Tensor | None = None) -> torch.Tensor:
-        """hint: must be None (the contract's second input; this baseline takes none)."""
-        self.refuse_hint(hint, points)
+    def forward(self, L_n: torch.Tensor, hint: torch.Tensor | None = None, points: torch.Tensor | None = None,
+                vividness: torch.Tensor | float | None = None,
+                details: bool = False) -> torch.Tensor | ChromaPrediction:
+        """hint, points, vividness: must be None (this baseline takes none)."""
+        self.refuse_hint(hint, points, vividness)
         x, (height, width) = pad_to_multiple(L_n, self.stride)
         skips = []
         for block in self.down:
@@ -62,4 +63,5 @@ class Pix2PixUNet(Generator):
         x = self.up[0](skips[-1])
         for block, skip in zip(self.up[1:], reversed(skips[:-1])):
             x = block(torch.cat([x, skip], dim=1))
-        return x[..., :height, :width]
+        ab_n = x[..., :height, :width]
+        return ChromaPrediction(ab_n, ab_n, None) if details else ab_n
