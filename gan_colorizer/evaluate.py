@@ -195,7 +195,7 @@ def simulated_clicks(truth: np.ndarray, count: int, key: str) -> tuple[points.Po
 def evaluate_checkpoint(checkpoint_path: Path, data_paths: list[Path] | None, split: str, device: torch.device,
                         lpips_net: str = "squeeze", save_pred: Path | None = None,
                         control: dict | None = None, degrade: bool = False,
-                        point_counts: tuple[int, ...] = ()) -> Evaluation:
+                        point_counts: tuple[int, ...] = (), vividness: tuple[float, ...] = ()) -> Evaluation:
     """Colorize each photo of `split` at full resolution from its gray version and score it.
 
     degrade: age each gray input as an archive scan first (`degraded_gray`, seeded per photo), the
@@ -210,6 +210,8 @@ def evaluate_checkpoint(checkpoint_path: Path, data_paths: list[Path] | None, sp
     point_counts: for each n > 0, a row `pts<n>` colorized with n simulated clicks of the truth's
     colours (`simulated_clicks`); Evaluation.arrival says per n the share of points whose disc
     came within points.ARRIVAL_TOLERANCE of the colour asked. n = 0 is the `model` row.
+    vividness: for each value, a row `viv<value>` colorized at that vividness (a model with a
+    distribution head); the `model` row is at the model's default.
     """
     checkpoint_path = Path(checkpoint_path)
     ckpt = checkpoint.read(checkpoint_path)  # once: the generator, its data and its val split all come from it
@@ -224,6 +226,8 @@ def evaluate_checkpoint(checkpoint_path: Path, data_paths: list[Path] | None, sp
     counts = sorted({count for count in point_counts if count > 0})
     if counts and not colorizer.takes_points:
         raise ConfigError(f"--points: {checkpoint_path} takes no colour points (trained without model.args.points)")
+    for value in vividness:
+        colorizer.checked_vividness(value)
     source = data.open_sources(data_paths)
     keys = split_keys_of(ckpt, checkpoint_path, source, split)
     scorer = build_scorer(device, lpips_net)
@@ -241,6 +245,7 @@ def evaluate_checkpoint(checkpoint_path: Path, data_paths: list[Path] | None, sp
         if save_pred is not None:
             image_writer.write_image(Path(save_pred) / PurePosixPath(key).with_suffix(".png"), pred)
         preds = {"model": pred, **(controlled.add(gray, pred) if controlled else {})}
+        preds.update({f"viv{value:g}": colorizer(gray, vividness=value) for value in vividness})
         clicks = simulated_clicks(truth, counts[-1], key) if counts else ()
         for count in counts:
             preds[f"pts{count}"], _, report = colorizer.colorize_with_report(gray, None, clicks[:count])

@@ -86,6 +86,12 @@ class _Loaded:
 class _Encoding:
     quality: int  # JPEG and WebP quality, 1-100
     bit_depth: int | None  # 8 or 16; None: the input's where the output format holds it, else 8
+    uncertainty: bool = False  # also write each output's uncertainty map (`uncertainty_path`)
+
+
+def uncertainty_path(target: Path) -> Path:
+    """Where `--save-uncertainty` writes an output's map: beside it, `<name>.uncertainty.png`."""
+    return target.with_name(f"{target.stem}.uncertainty.png")
 
 
 def plan_outputs(src: Path, dst: Path, out_format: str | None = None) -> list[tuple[Path, Path]]:
@@ -169,13 +175,16 @@ def _read_ahead(jobs: list[_Job], max_pixels: int, colorizer: Colorizer, pool: T
                 yield done, str(err)
 
 
-def _write(job: _Job, loaded: _Loaded, ab: np.ndarray, encoding: _Encoding) -> str | None:
+def _write(job: _Job, loaded: _Loaded, ab: np.ndarray, encoding: _Encoding, unsure: np.ndarray | None) -> str | None:
     """Merge, convert and encode one image (runs in a writer thread, beside the network); returns the
     note for colour points the photo's lightness could not hold (None when all arrived or there were none).
 
     The float RGB of `Colorizer.render` before its 8-bit rounding: write_image rounds to 8 or 16 bits
-    alike (an 8-bit file has the API's pixels), so a 16-bit scan can come back 16-bit.
+    alike (an 8-bit file has the API's pixels), so a 16-bit scan can come back 16-bit. unsure: the
+    (H, W) uint8 uncertainty map to write beside it, or None.
     """
+    if unsure is not None:
+        image_writer.write_gray_png(uncertainty_path(job.target), unsure)
     rgb = color.lab_to_rgb_in_gamut(color.merge_lab(loaded.L, ab))
     image_writer.write_image(job.target, rgb, loaded.alpha, quality=encoding.quality, metadata=loaded.metadata,
                              bit_depth=encoding.bit_depth)
@@ -283,7 +292,8 @@ class _FolderRun:
                 note = prediction.control.note() if prediction.control is not None else None
                 if note:  # the photo's lightness could not hold the colour request: say what was reached
                     tqdm.write(f"{job.source}: note: {note}")
-                self.writes.append((job, writers.submit(_write, job, loaded, prediction.ab, self.encoding)))
+                unsure = self.colorizer.uncertainty(loaded.L) if self.encoding.uncertainty else None
+                self.writes.append((job, writers.submit(_write, job, loaded, prediction.ab, self.encoding, unsure)))
             self.batch = []
         while len(self.writes) > max_pending:
             self.collect()
@@ -342,7 +352,7 @@ def colorize_folder(src: Path, dst: Path, colorizer: Colorizer, request: Control
                     out_format: str | None = None, skip_existing: bool = False,
                     max_pixels: int = DEFAULT_MAX_PIXELS, jpeg_quality: int = 95, bit_depth: int | None = None,
                     batch_size: int = 8, progress_interval: float = DEFAULT_PROGRESS_INTERVAL,
-                    hints: Path | None = None) -> FolderReport:
+                    hints: Path | None = None, save_uncertainty: bool = False) -> FolderReport:
     """Colorize one image file or every image under a folder into `dst`, each at its own resolution.
 
     Bad files (unreadable, truncated, too large for --max-pixels or for the memory free at this
@@ -355,6 +365,8 @@ def colorize_folder(src: Path, dst: Path, colorizer: Colorizer, request: Control
     format holds it; jpeg_quality: 1-100 for JPEG and WebP outputs. Decoding notes (the first frame of
     an animation only, say) are printed as `path: note: ...` lines. A photo with a hint file beside it
     (`photo.hints.json`, hint_file.py), or `hints` for a single photo, gets its colour points and look.
+    save_uncertainty: write each output's uncertainty map (`Colorizer.uncertainty`) beside it as
+    `<name>.uncertainty.png`, 8-bit gray (a model with a distribution head only).
 
     Under torchrun (runtime.distributed) each rank takes every WORLD_SIZE-th file and the returned
     report covers all ranks; only rank 0 prints progress and per-file lines. Progress is a tqdm bar
@@ -362,9 +374,12 @@ def colorize_folder(src: Path, dst: Path, colorizer: Colorizer, request: Control
     after the file being written (report.interrupted); `skip_existing` then resumes it.
     """
     world = runtime.world() if dist.is_initialized() else runtime.World()  # the split needs the group
+    if save_uncertainty:
+        colorizer.check_uncertainty()
     pairs = plan_outputs(src, dst, out_format)
     group = _gather_group(world)
-    run = _FolderRun(colorizer, request, _Encoding(jpeg_quality, bit_depth), batch_size, speaks=world.is_main)
+    run = _FolderRun(colorizer, request, _Encoding(jpeg_quality, bit_depth, save_uncertainty), batch_size,
+                     speaks=world.is_main)
     # Ctrl-C and SIGTERM finish the file being written and stop, instead of killing the run mid-file
     # (Ctrl-C would otherwise be click's `Aborted!` and exit 1, the status of a run with skipped files).
     # The handlers stay while rank 0 waits for the others' reports: they stop, and report, too.

@@ -110,6 +110,20 @@ def write_image(path: Path, rgb: np.ndarray, alpha: np.ndarray | None = None, *,
         encoded = None
     if encoded is None:
         raise ImageError(f"{path}: cannot encode as {suffix or 'an image (no suffix)'}")
+    _write_atomically(path, encoded)
+
+
+def write_gray_png(path: Path, values: np.ndarray) -> None:
+    """A map that is not a photo ((H, W) float in [0, 1] or uint8, e.g. an uncertainty map) as an 8-bit
+    gray PNG, written atomically; no metadata, no colour profile."""
+    ok, encoded = cv2.imencode(".png", _quantize(values, 8))
+    if not ok:
+        raise ImageError(f"{Path(path)}: cannot encode as a gray PNG")
+    _write_atomically(Path(path), encoded.tobytes())
+
+
+def _write_atomically(path: Path, encoded: bytes) -> None:
+    """A temp file renamed over `path`: a crash mid-write never leaves a half file; ImageError on failure."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
     try:

@@ -26,6 +26,7 @@ from gan_colorizer import mood as moods
 from gan_colorizer import points as point_module  # `points` is also the argument of a call
 from gan_colorizer.assets import asset_path
 from gan_colorizer.errors import CheckpointError, ConfigError, ImageError
+from gan_colorizer.models import chroma_bins
 
 DEFAULT_CHECKPOINT = asset_path("checkpoints/default.pt")
 # Shorter side the network sees. 256 is the training scale; 384/512 cost about 2x/4x the network time
@@ -67,22 +68,48 @@ def shrink_L(L: np.ndarray, render_size: int) -> np.ndarray:
 
 @torch.inference_mode()
 def predict_ab(generator: nn.Module | onnx_backend.OnnxGenerator, small_L: np.ndarray,
-               hints: torch.Tensor | None = None, point_maps: torch.Tensor | None = None) -> np.ndarray:
+               hints: torch.Tensor | None = None, point_maps: torch.Tensor | None = None,
+               vividness: float | None = None) -> np.ndarray:
     """(B, h, w) L in [0, 100] -> (B, h, w, 2) float32 a*b* in Lab units, one network call.
 
     The generator may be anywhere; inputs go to its device. It must be in eval mode (BatchNorm
     running statistics, no dropout): `checkpoint.load_generator` returns it so.
     hints: (B, HINT_SIZE) colour hints (`gan_colorizer.hint`) for a generator that takes them.
     point_maps: (B, POINT_CHANNELS, h, w) colour points (`gan_colorizer.points`) for one that takes them.
+    vividness: in [0, 1] for a generator with a distribution head (None: its default).
     """
+    ab_n = _network(generator, small_L, hints, point_maps, vividness)[0]  # (B, 2, h, w) in [-1, 1]
+    return color_module.denormalize_ab(ab_n.float().permute(0, 2, 3, 1).cpu().numpy())
+
+
+@torch.inference_mode()
+def predict_uncertainty(generator: nn.Module, small_L: np.ndarray) -> np.ndarray:
+    """(B, h, w) L in [0, 100] -> (B, h, w) float32 in [0, 1]: 1 - the distribution head's confidence
+    (`chroma_bins.confidence`: its normalised entropy), where the model does not know the colour."""
+    logits = _network(generator, small_L, details=True)[1]  # (B, Q, ceil(h'/2), ceil(w'/2))
+    unsure = 1.0 - chroma_bins.confidence(logits)
+    unsure = torch.nn.functional.interpolate(unsure, scale_factor=2.0, mode="bilinear", align_corners=False)
+    window = framed_window(*small_L.shape[-2:])
+    return unsure[window][:, 0].float().cpu().numpy()
+
+
+def _network(generator: nn.Module | onnx_backend.OnnxGenerator, small_L: np.ndarray,
+             hints: torch.Tensor | None = None, point_maps: torch.Tensor | None = None,
+             vividness: float | None = None, details: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """One call of the network on the framed input: ab_n (B, 2, h, w) cut back to the photo, and with
+    `details` the distribution's logits over the whole frame (None otherwise)."""
     device = next(generator.parameters()).device if isinstance(generator, nn.Module) else generator.device
     L_n = torch.from_numpy(color_module.normalize_L(np.asarray(small_L, dtype=np.float32)))[:, None]  # (B, 1, h, w)
     L_n, window, padding = framed(L_n)
     inputs = {} if hints is None else {"hint": hints.to(device)}
     if point_maps is not None:  # no points in the mirrored margin
         inputs["points"] = torch.nn.functional.pad(point_maps, padding).to(device)
-    ab_n = generator(L_n.to(device), **inputs)  # (B, 2, h', w') in [-1, 1]
-    return color_module.denormalize_ab(ab_n[window].float().permute(0, 2, 3, 1).cpu().numpy())
+    if vividness is not None:
+        inputs["vividness"] = vividness
+    if details:
+        prediction = generator(L_n.to(device), **inputs, details=True)
+        return prediction.ab_n[window], prediction.logits
+    return generator(L_n.to(device), **inputs)[window], None
 
 
 def framed(L_n: torch.Tensor) -> tuple[torch.Tensor, tuple[slice, ...], tuple[int, int, int, int]]:
@@ -97,8 +124,13 @@ def framed(L_n: torch.Tensor) -> tuple[torch.Tensor, tuple[slice, ...], tuple[in
     right = memory.BORDER_MARGIN + (-(width + 2 * memory.BORDER_MARGIN)) % memory.PAD_MULTIPLE
     mode = "reflect" if min(height, width) > max(bottom, right) else "replicate"
     padding = (memory.BORDER_MARGIN, right, memory.BORDER_MARGIN, bottom)
-    window = (Ellipsis, slice(memory.BORDER_MARGIN, memory.BORDER_MARGIN + height), slice(memory.BORDER_MARGIN, memory.BORDER_MARGIN + width))
-    return torch.nn.functional.pad(L_n, padding, mode=mode), window, padding
+    return torch.nn.functional.pad(L_n, padding, mode=mode), framed_window(height, width), padding
+
+
+def framed_window(height: int, width: int) -> tuple[slice, ...]:
+    """Where an (height, width) photo lies within its `framed` input (index of (..., H', W') arrays)."""
+    margin = memory.BORDER_MARGIN
+    return Ellipsis, slice(margin, margin + height), slice(margin, margin + width)
 
 
 def predict_lab(generator: nn.Module, rgb: np.ndarray, render_size: int = DEFAULT_RENDER_SIZE) -> np.ndarray:
@@ -211,13 +243,17 @@ class Colorizer:
     """
 
     def __init__(self, generator: nn.Module | onnx_backend.OnnxGenerator, device: torch.device | str = "cpu",
-                 render_size: int = DEFAULT_RENDER_SIZE) -> None:
+                 render_size: int = DEFAULT_RENDER_SIZE, vividness: float | None = None) -> None:
+        """vividness: every call's default in [0, 1] for a model with a distribution head (None: the
+        model's own default); a call's `vividness` overrides it."""
         if render_size < 1:
             raise ConfigError(f"render_size must be at least 1, got {render_size}")
         self.device = torch.device(device)
         self.render_size = render_size
         self.takes_hint = generator.takes_hint
         self.takes_points = getattr(generator, "takes_points", False)
+        self.takes_vividness = getattr(generator, "takes_vividness", False)
+        self.vividness = self.checked_vividness(vividness)
         if isinstance(generator, nn.Module):  # an OnnxGenerator was folded at export; its session cannot be copied
             generator = fold_batchnorm(copy.deepcopy(generator).eval())
             generator = generator.to(self.device, memory_format=torch.channels_last)
@@ -225,7 +261,8 @@ class Colorizer:
 
     @classmethod
     def from_checkpoint(cls, path: Path | str | None = None, device: torch.device | str = "cpu",
-                        render_size: int = DEFAULT_RENDER_SIZE, backend: str | None = None) -> "Colorizer":
+                        render_size: int = DEFAULT_RENDER_SIZE, backend: str | None = None,
+                        vividness: float | None = None) -> "Colorizer":
         """Load a generator-only export or a training checkpoint (its EMA weights when present).
 
         path None means the bundled default, `checkpoints/default.pt` (inside the installed package,
@@ -241,13 +278,14 @@ class Colorizer:
         if backend not in (None, "torch", "onnx"):
             raise ConfigError(f"backend must be torch or onnx, got {backend!r}")
         if backend == "onnx" or (backend is None and Path(path).suffix.lower() == ".onnx"):
-            return cls(onnx_backend.OnnxGenerator(Path(path)), device, render_size)
+            return cls(onnx_backend.OnnxGenerator(Path(path)), device, render_size, vividness)
         generator, _ = checkpoint.load_generator(Path(path), "cpu")
-        return cls(generator, device, render_size)
+        return cls(generator, device, render_size, vividness)
 
     def __call__(self, image: np.ndarray | Path | str, *, mood: str | None = None, color: str | None = None,
                  reference: Path | str | None = None, temperature: float | None = None, strength: float = 1.0,
-                 learned: bool = True, points: list | tuple | None = None) -> np.ndarray:
+                 learned: bool = True, points: list | tuple | None = None,
+                 vividness: float | None = None) -> np.ndarray:
         """(H, W) or (H, W, 3|4) uint8/uint16/float image, or an image file's path -> (H, W, 3) uint8
         colorized sRGB, same size.
 
@@ -255,12 +293,51 @@ class Colorizer:
         its lightness alone, as if it were gray. At most one of mood / color / reference / temperature; see
         `mood.control`. points: colour points in the image's pixels, each (x, y, colour[, radius]) or
         {"x", "y", "color"[, "radius"]}, a colour "#rrggbb" or an (a*, b*) pair (`points.parse_point`);
-        they combine with a mood. Raises ImageError for an unreadable file, a bad array, or an image
-        that needs more memory than the machine has at this render size; ConfigError for a bad point.
+        they combine with a mood. vividness: from the calm estimate (0) to the distribution's vivid one
+        (1), for a model with a distribution head (`models.chroma_bins`). Raises ImageError for an
+        unreadable file, a bad array, or an image that needs more memory than the machine has at this
+        render size; ConfigError for a bad point or vividness.
         """
         request = moods.control(mood, color, reference, strength, learned, temperature)
         wanted = self.checked_points(points)
-        return self.colorize(self._input_rgb(image), request, wanted)
+        return self.colorize(self._input_rgb(image), request, wanted, self.checked_vividness(vividness))
+
+    def checked_vividness(self, vividness: float | None) -> float | None:
+        """A vividness as given (None stays None); ConfigError outside [0, 1] or for a model without a
+        distribution head."""
+        if vividness is None:
+            return None
+        if not self.takes_vividness:
+            raise ConfigError("this model has no colour-distribution head, so vividness has nothing to change "
+                              "(train one with distribution.head: true, or use the bundled model)")
+        if not 0.0 <= vividness <= 1.0:
+            raise ConfigError(f"vividness must be in [0, 1], got {vividness}")
+        return float(vividness)
+
+    @property
+    def default_vividness(self) -> float:
+        """The vividness of a call that gives none (a model with a distribution head)."""
+        return self.generator.default_vividness if self.vividness is None else self.vividness
+
+    @property
+    def gives_uncertainty(self) -> bool:
+        """Whether `uncertainty` works: a torch model with a distribution head (an ONNX file holds the colour only)."""
+        return self.takes_vividness and isinstance(self.generator, nn.Module)
+
+    def check_uncertainty(self) -> None:
+        """ConfigError unless this model can give an uncertainty map (a torch model with a distribution head)."""
+        if not self.gives_uncertainty:
+            raise ConfigError("an uncertainty map needs a torch model with a colour-distribution head "
+                              "(trained with distribution.head: true)")
+
+    def uncertainty(self, L: np.ndarray) -> np.ndarray:
+        """(H, W) L in [0, 100] -> (H, W) uint8: 255 where the model is least sure of the colour (the
+        distribution's normalised entropy), 0 where it is sure; where a colour point helps most.
+        ConfigError for a model without a distribution head (or an ONNX one: it exports the colour only)."""
+        self.check_uncertainty()
+        unsure = predict_uncertainty(self.generator, shrink_L(L, self.render_size)[None])[0]
+        full = cv2.resize(unsure, (L.shape[1], L.shape[0]), interpolation=cv2.INTER_LINEAR)
+        return image_writer.to_uint8(full)
 
     def checked_points(self, points: list | tuple | None) -> tuple[point_module.Point, ...] | None:
         """Points as users write them -> Points (None for none); ConfigError for a malformed point or a
@@ -299,13 +376,13 @@ class Colorizer:
         memory.check(height, width, self.render_size, name, full_size_images)
 
     def colorize(self, image: np.ndarray, request: moods.Control | None = None,
-                 points: tuple[point_module.Point, ...] | None = None) -> np.ndarray:
+                 points: tuple[point_module.Point, ...] | None = None, vividness: float | None = None) -> np.ndarray:
         """The call above with the colour request already resolved (`mood.control`) and the points
         parsed (`checked_points`), for callers that reuse one request over many images."""
-        return self.colorize_with_report(image, request, points)[0]
+        return self.colorize_with_report(image, request, points, vividness)[0]
 
     def colorize_with_report(self, image: np.ndarray, request: moods.Control | None = None,
-                             points: tuple[point_module.Point, ...] | None = None,
+                             points: tuple[point_module.Point, ...] | None = None, vividness: float | None = None,
                              ) -> tuple[np.ndarray, moods.ControlReport | None, point_module.PointsReport | None]:
         """`colorize`, what its colour control reached (`mood.ControlReport`; None without control) and
         what its colour points reached (`points.PointsReport`, None without points).
@@ -313,7 +390,7 @@ class Colorizer:
         Each report's `note()` is a one-line message when the photo could not hold the request.
         """
         L = color_module.rgb_to_L(array_to_rgb(image))
-        prediction = self.predict([L], request, None if points is None else [points])[0]
+        prediction = self.predict([L], request, None if points is None else [points], vividness)[0]
         rgb8 = self.render(L, prediction.ab)
         return rgb8, prediction.control, self.points_report(rgb8, points)
 
@@ -322,12 +399,14 @@ class Colorizer:
         """What the written (H, W, 3) uint8 image holds at each point (None without points)."""
         return point_module.PointsReport(points, point_module.written_colours(rgb8, points)) if points else None
 
-    def predict_ab(self, Ls: list[np.ndarray], request: moods.Control | None = None) -> list[np.ndarray]:
+    def predict_ab(self, Ls: list[np.ndarray], request: moods.Control | None = None,
+                   vividness: float | None = None) -> list[np.ndarray]:
         """`predict` without the reports: the a*b* (h, w, 2) of each image."""
-        return [prediction.ab for prediction in self.predict(Ls, request)]
+        return [prediction.ab for prediction in self.predict(Ls, request, vividness=vividness)]
 
     def predict(self, Ls: list[np.ndarray], request: moods.Control | None = None,
-                points: list[tuple[point_module.Point, ...] | None] | None = None) -> list[Prediction]:
+                points: list[tuple[point_module.Point, ...] | None] | None = None,
+                vividness: float | None = None) -> list[Prediction]:
         """Full-size L arrays (H, W) in [0, 100] -> a*b* (h, w, 2) at each one's working size, with reports.
 
         Arrays of one working size go through the network as a batch; call with equal sizes.
@@ -336,32 +415,35 @@ class Colorizer:
         model (and `request.learned`) is asked for that goal, otherwise the uncontrolled a*b* is the
         start; then `mood.arrive` corrects the rest against the written image (`WrittenStats`), so at
         strength 1 the written mean lands within ΔE 2 of the target wherever the photo can hold it.
+        vividness: checked by `checked_vividness`; None: the Colorizer's (or the model's) default.
         """
+        vividness = self.vividness if vividness is None else vividness
         small = np.stack([shrink_L(L, self.render_size) for L in Ls])  # (B, h, w)
         points = points if points and any(points) else None
         for L, wanted in zip(Ls, points or ()):
             point_module.check_inside(wanted or (), *L.shape)
         maps = (torch.cat([point_module.point_map(wanted or (), L.shape, small.shape[1:]) for L, wanted in zip(Ls, points)])
                 if points else None)
-        own = predict_ab(self.generator, small, point_maps=maps)  # (B, h, w, 2)
+        own = predict_ab(self.generator, small, point_maps=maps, vividness=vividness)  # (B, h, w, 2)
         if request is None:
             predictions = [Prediction(ab) for ab in own]
         else:
-            predictions = self._controlled(Ls, small, own, request, maps)
+            predictions = self._controlled(Ls, small, own, request, maps, vividness)
         if points is None:
             return predictions
         return [Prediction(point_module.arrive(p.ab, s, wanted, L.shape), p.control) if wanted else p
                 for p, s, wanted, L in zip(predictions, small, points, Ls)]
 
     def _controlled(self, Ls: list[np.ndarray], small: np.ndarray, own: np.ndarray, request: moods.Control,
-                    maps: torch.Tensor | None) -> list[Prediction]:
+                    maps: torch.Tensor | None, vividness: float | None) -> list[Prediction]:
         """`predict`'s colour control: each image's goal from its uncontrolled a*b* `own` (B, h, w, 2),
         the hinted network call, then `mood.arrive`."""
         measures = [WrittenStats(L, own.shape[1:3]) for L in Ls]
         starts = [measure(ab) for measure, ab in zip(measures, own)]
         goals = [request.goal(start) for start in starts]
         is_learned = request.learned and self.takes_hint
-        painted = (predict_ab(self.generator, small, torch.cat([hint.target_hint(goal, 1) for goal in goals]), maps)
+        painted = (predict_ab(self.generator, small, torch.cat([hint.target_hint(goal, 1) for goal in goals]), maps,
+                              vividness)
                    if is_learned else own)
         predictions = []
         for ab, measure, start, goal in zip(painted, measures, starts, goals):

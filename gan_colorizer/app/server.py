@@ -4,12 +4,13 @@ Routes (all answers are JSON, an image, a zip or the page; errors are JSON {"err
     GET  /                              the page (page.html), under a Content-Security-Policy that lets
                                         it reach nothing but this server
     GET  /api/info                      moods, upload limit, formats, whether temperature is offered
-    POST /api/colorize?name=..&mood=..&color=..&strength=..&temperature=..&format=png|jpg
+    POST /api/colorize?name=..&mood=..&color=..&strength=..&temperature=..&vividness=..&format=png|jpg
                                         body: the raw file bytes -> the result's summary (200), a bad
                                         file or setting (400), a file over the limit (413)
     GET  /api/results/<id>/before.jpg   the input as a preview
     GET  /api/results/<id>/after.jpg    the result as a preview
     GET  /api/results/<id>/file         the full-size result, as a download
+    GET  /api/results/<id>/uncertainty.png  where the model is unsure of the colour (a distribution head)
     GET  /api/zip?ids=<id>,<id>,...     those results' full-size files as one zip download
 
 Each request runs in its own thread, so a second browser is served while the first one's photo is
@@ -113,7 +114,8 @@ class _Handler(BaseHTTPRequestHandler):
                              {"Content-Security-Policy": _PAGE_POLICY, "Cache-Control": "no-store"})
         elif url.path == "/api/info":
             self._send_json(HTTPStatus.OK, self.server.service.info())
-        elif len(parts) == 4 and parts[:2] == ["api", "results"] and parts[3] in ("before.jpg", "after.jpg", "file"):
+        elif len(parts) == 4 and parts[:2] == ["api", "results"] and parts[3] in ("before.jpg", "after.jpg", "file",
+                                                                                 "uncertainty.png"):
             self._send_result_file(parts[2], parts[3])
         elif len(parts) == 4 and parts[:2] == ["api", "results"] and parts[3] in ("hints", "suggest"):
             self._send_result_extra(parts[2], parts[3], dict(parse_qsl(url.query)))
@@ -237,6 +239,14 @@ class _Handler(BaseHTTPRequestHandler):
         result = self.server.service.result(result_id)
         if result is None:
             self._send_json(HTTPStatus.NOT_FOUND, {"error": "this result is gone (was the app restarted?)"})
+        elif kind == "uncertainty.png":
+            try:
+                path = self.server.service.uncertainty_file(result)
+            except ColorizerError as err:
+                self._send_json(HTTPStatus.BAD_REQUEST, {"error": str(err)})
+                return
+            with open(path, "rb") as stream:
+                self._send_stream(stream, path.stat().st_size, "image/png", {})
         elif kind == "file":
             self.server.service.full_file(result)
             with open(result.file, "rb") as stream:

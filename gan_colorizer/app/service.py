@@ -53,13 +53,15 @@ class UploadTooLarge(ConfigError):
 @dataclass(frozen=True)
 class Settings:
     """One request's choices. mood: a name in mood.mood_names() or None; color: '#rrggbb' or None;
-    strength in [0, 1]; temperature: kelvin or None; out_format: one of DOWNLOAD_FORMATS."""
+    strength in [0, 1]; temperature: kelvin or None; out_format: one of DOWNLOAD_FORMATS; vividness in
+    [0, 1] or None (the model's default; a model with a colour-distribution head only)."""
 
     mood: str | None = None
     color: str | None = None
     strength: float = 1.0
     temperature: int | None = None
     out_format: str = "png"
+    vividness: float | None = None
 
     def look(self) -> dict:
         """The arguments of `mood.control` (what a hint file's "look" holds)."""
@@ -70,7 +72,7 @@ class Settings:
     @classmethod
     def from_query(cls, query: Mapping[str, str]) -> "Settings":
         """The page's query parameters (empty = not set) -> Settings; bad values raise ConfigError."""
-        unknown = set(query) - {"name", "mood", "color", "strength", "temperature", "format"}
+        unknown = set(query) - {"name", "mood", "color", "strength", "temperature", "format", "vividness"}
         if unknown:
             raise ConfigError(f"unknown setting(s): {', '.join(sorted(unknown))}")
         out_format = query.get("format") or "png"
@@ -78,7 +80,8 @@ class Settings:
             raise ConfigError(f"format {out_format!r}: choose one of {', '.join(DOWNLOAD_FORMATS)}")
         return cls(mood=query.get("mood") or None, color=query.get("color") or None,
                    strength=_number(query, "strength", float, 1.0),
-                   temperature=_number(query, "temperature", int, None), out_format=out_format)
+                   temperature=_number(query, "temperature", int, None), out_format=out_format,
+                   vividness=_number(query, "vividness", float, None))
 
 
 def _number(query: Mapping[str, str], key: str, kind: type, default: float | int | None) -> float | int | None:
@@ -186,7 +189,9 @@ class PhotoService:
     def info(self) -> dict:
         """What the page needs to draw its controls."""
         return {"moods": mood.mood_names(), "max_upload_mb": self.max_upload_mb, "formats": list(DOWNLOAD_FORMATS),
-                "temperature": {"range": list(TEMPERATURE_RANGE)}, "takes_points": self.colorizer.takes_points}
+                "temperature": {"range": list(TEMPERATURE_RANGE)}, "takes_points": self.colorizer.takes_points,
+                "vividness": self.colorizer.default_vividness if self.colorizer.takes_vividness else None,
+                "gives_uncertainty": self.colorizer.gives_uncertainty}
 
     def check_upload_size(self, name: str, size: int) -> None:
         """Refuse an upload above the cap before its bytes are read; the message says how to allow it."""
@@ -232,11 +237,12 @@ class PhotoService:
     def recolor_photo(self, photo: Photo, settings: Settings, wanted: list | tuple) -> Result:
         """One network call on the photo's L with these settings and points, and the `after` preview."""
         request = mood.control(**self._controls(settings))
+        vividness = self.colorizer.checked_vividness(settings.vividness)
         chosen = self.colorizer.checked_points(list(wanted)) or ()
         L = self._L(photo)
         points.check_inside(chosen, *L.shape)
         with self._model_lock:
-            prediction = self.colorizer.predict([L], request, [chosen] if chosen else None)[0]
+            prediction = self.colorizer.predict([L], request, [chosen] if chosen else None, vividness)[0]
         small_L = self._preview_L(photo, L)
         after = self.colorizer.render(small_L, prediction.ab)
         scale = small_L.shape[1] / L.shape[1]
@@ -281,6 +287,19 @@ class PhotoService:
                 chosen.append(ab)
         lightness = float(small[row, col])
         return [_hex(lightness, ab) for ab in chosen]
+
+    def uncertainty_file(self, result: Result) -> Path:
+        """The photo's uncertainty map at preview size (`Colorizer.uncertainty`, a gray PNG: white where the
+        model is unsure, where a point helps most), made on first request. ConfigError for a model
+        without a distribution head."""
+        path = result.photo.folder / "uncertainty.png"
+        with self._file_lock:
+            if not path.exists():
+                small_L = self._preview_L(result.photo, self._L(result.photo))
+                with self._model_lock:
+                    unsure = self.colorizer.uncertainty(small_L)
+                image_writer.write_gray_png(path, unsure)
+        return path
 
     def full_file(self, result: Result) -> Path:
         """The full-size download of `result`, rendered from the full L on first request."""

@@ -83,10 +83,17 @@ def check_options(render_size: int, max_render_size: int, out_format: str | None
 @click.option("--hints", type=click.Path(dir_okay=False, path_type=Path),
               help="A hint file (colour points and look, as the web app saves it) for a single --in photo. In a "
                    "folder, each photo's own photo.hints.json beside it is used.")
+@click.option("--vividness", type=click.FloatRange(0.0, 1.0),
+              help="From the calm colours (0) to the colour distribution's vivid ones (1), added where the model is "
+                   "sure; default: the model's own (the bundled model's is in checkpoints/README.md).")
+@click.option("--save-uncertainty", is_flag=True,
+              help="Also write <name>.uncertainty.png beside each output: white where the model is unsure of the "
+                   "colour (where a colour point helps most).")
 def main(src: Path, dst: Path, checkpoint: Path | None, backend: str | None, render_size: int, max_render_size: int,
          out_format: str | None, skip_existing: bool, max_pixels: int, jpeg_quality: int, bit_depth: str,
          device: str, progress_interval: float, mood_name: str | None, target_color: str | None,
-         reference: Path | None, temperature: float | None, strength: float, shift: bool, hints: Path | None) -> None:
+         reference: Path | None, temperature: float | None, strength: float, shift: bool, hints: Path | None,
+         vividness: float | None, save_uncertainty: bool) -> None:
     """Colorize an image or every image under a folder into --out, each at its own resolution."""
     from gan_colorizer import folder, inference, mood, runtime  # torch: not needed for --help
 
@@ -95,12 +102,14 @@ def main(src: Path, dst: Path, checkpoint: Path | None, backend: str | None, ren
         with runtime.distributed(device) as run_device:
             request = mood.control(mood_name, target_color, reference, strength, learned=not shift,
                                    temperature=temperature)
-            colorizer = inference.Colorizer.from_checkpoint(checkpoint, run_device, render_size, backend=backend)
+            colorizer = inference.Colorizer.from_checkpoint(checkpoint, run_device, render_size, backend=backend,
+                                                            vividness=vividness)
             report = folder.colorize_folder(src, dst, colorizer, request, out_format=out_format,
                                             skip_existing=skip_existing, max_pixels=max_pixels,
                                             jpeg_quality=jpeg_quality,
                                             bit_depth=None if bit_depth == "same" else int(bit_depth),
-                                            progress_interval=progress_interval, hints=hints)
+                                            progress_interval=progress_interval, hints=hints,
+                                            save_uncertainty=save_uncertainty)
     except ColorizerError as err:
         raise cli.fail(err) from None
     except KeyboardInterrupt:  # before the folder runner took over Ctrl-C: nothing was written yet

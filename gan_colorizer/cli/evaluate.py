@@ -48,19 +48,22 @@ LPIPS_NETS = ("squeeze", "alex", "vgg")  # feature_metrics.LPIPS_NETS
 @click.option("--points", "point_counts", multiple=True, type=click.IntRange(min=0), metavar="N",
               help="Mode 2: also score a row colorized with N simulated colour points of the truth's colours "
                    "(places seeded per photo), and the share that arrived; repeatable (--points 5 --points 10).")
+@click.option("--vividness", "vividness", multiple=True, type=click.FloatRange(0.0, 1.0), metavar="V",
+              help="Mode 2: also score a row colorized at vividness V (a model with a colour-distribution head); "
+                   "repeatable (--vividness 0 --vividness 1): the calm-to-vivid trade-off.")
 def main(pred: Path | None, gt: Path | None, checkpoint: Path | None, data_paths: tuple[Path, ...], split: str,
          save_pred: Path | None, json_path: Path | None, csv_path: Path | None, lpips_net: str, device: str,
          mood_name: str | None, target_color: str | None, temperature: float | None, reference: Path | None,
-         strength: float, degrade: bool, point_counts: tuple[int, ...]) -> None:
+         strength: float, degrade: bool, point_counts: tuple[int, ...], vividness: tuple[float, ...]) -> None:
     """Compare colorizations with the truth (PSNR, SSIM, LPIPS, FID-lite, KID, colourfulness) and a gray baseline."""
     is_folders, is_checkpoint = bool(pred or gt), bool(checkpoint or data_paths)
     if is_folders == is_checkpoint or (is_folders and not (pred and gt)) or (is_checkpoint and not checkpoint):
         raise click.ClickException("give --pred and --gt (two folders), or --checkpoint (and --data)")
     requests = {"mood": mood_name, "color": target_color, "temperature": temperature, "reference": reference}
     is_controlled = any(value is not None for value in requests.values())
-    if (save_pred or is_controlled or degrade or point_counts) and is_folders:
-        raise click.ClickException("--save-pred, --mood, --color, --temperature, --reference, --degrade and --points "
-                                   "need --checkpoint")
+    if (save_pred or is_controlled or degrade or point_counts or vividness) and is_folders:
+        raise click.ClickException("--save-pred, --mood, --color, --temperature, --reference, --degrade, --points "
+                                   "and --vividness need --checkpoint")
     control = {**requests, "strength": strength} if is_controlled else None
     cli.require_train_extra("evaluate")
     from gan_colorizer import control_scores, evaluate, runtime  # torch: not needed for --help or a usage error
@@ -71,7 +74,7 @@ def main(pred: Path | None, gt: Path | None, checkpoint: Path | None, data_paths
             result = evaluate.evaluate_folders(pred, gt, torch_device, lpips_net)
         else:
             result = evaluate.evaluate_checkpoint(checkpoint, list(data_paths), split, torch_device, lpips_net, save_pred,
-                                                  control, degrade, point_counts)
+                                                  control, degrade, point_counts, vividness)
         if json_path:
             evaluate.save_json(result.metrics, json_path, result.control, result.arrival)
         if csv_path:
