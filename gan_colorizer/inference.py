@@ -86,9 +86,9 @@ def predict_ab(generator: nn.Module | onnx_backend.OnnxGenerator, small_L: np.nd
 def predict_uncertainty(generator: nn.Module, small_L: np.ndarray) -> np.ndarray:
     """(B, h, w) L in [0, 100] -> (B, h, w) float32 in [0, 1]: 1 - the distribution head's confidence
     (`chroma_bins.confidence`: its normalised entropy), where the model does not know the colour."""
-    logits = _network(generator, small_L, details=True)[1]  # (B, Q, ceil(h'/2), ceil(w'/2))
+    logits = _network(generator, small_L, details=True)[1]  # (B, Q, h'/4, w'/4) of the framed (h', w')
     unsure = 1.0 - chroma_bins.confidence(logits)
-    unsure = torch.nn.functional.interpolate(unsure, scale_factor=2.0, mode="bilinear", align_corners=False)
+    unsure = torch.nn.functional.interpolate(unsure, scale_factor=4.0, mode="bilinear", align_corners=False)
     window = framed_window(*small_L.shape[-2:])
     return unsure[window][:, 0].float().cpu().numpy()
 

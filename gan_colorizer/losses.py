@@ -254,7 +254,7 @@ def distribution_loss(logits: torch.Tensor, true_ab_n: torch.Tensor, centres: to
                       class_weights: torch.Tensor, neighbours: int, sigma: float) -> torch.Tensor:
     """Class-rebalanced cross-entropy of (B, Q, h, w) logits against the soft-encoded truth, each pixel
     weighted by its nearest bin's weight. true_ab_n: (B, 2, H, W), averaged to the logits' size
-    (the head's stride 2); centres (Q, 2) and class_weights (Q,) as the model's bins."""
+    (the head's stride 4); centres (Q, 2) and class_weights (Q,) as the model's bins."""
     true_ab_n = F.adaptive_avg_pool2d(true_ab_n, logits.shape[-2:])
     target = soft_encode(true_ab_n, centres, neighbours, sigma)
     pixel_weights = class_weights.to(logits.dtype)[target.argmax(dim=1)]  # (B, h, w)

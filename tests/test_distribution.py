@@ -54,7 +54,7 @@ def test_grid_cells_round_trip_and_a_gained_head_starts_as_the_plain_model():
     L_n = torch.rand(2, 1, 45, 67) * 2 - 1
     prediction = gained(L_n, vividness=1.0, details=True)
     assert torch.allclose(prediction.ab_n, plain(L_n), atol=1e-6)  # zero head: confidence 0, nothing added
-    assert prediction.logits.shape == (2, len(BINS), 23, 34)
+    assert prediction.logits.shape == (2, len(BINS), 12, 17)
 
 
 def test_vividness_moves_toward_the_annealed_mean_only_where_the_model_is_sure():

@@ -15,6 +15,7 @@ colour is added where the model is sure and withheld where it is not.
 import math
 
 import torch
+import torch.nn.functional as F
 
 AB_RANGE = 110.0  # a*b* units of ab_n = 1 (the same constant as gan_colorizer.color.AB_SCALE)
 BIN_STEP = 10.0  # a*b* units per bin side, the paper's
@@ -59,6 +60,8 @@ def annealed_mean(logits: torch.Tensor, centres: torch.Tensor, temperature: floa
 def decode(calm_ab_n: torch.Tensor, logits: torch.Tensor, centres: torch.Tensor,
            vividness: torch.Tensor) -> torch.Tensor:
     """The colour users get: calm (B, 2, h, w) moved toward the annealed mean by vividness (B, 1, 1, 1)
-    in [0, 1] times the per-pixel confidence; all ab_n."""
-    weight = vividness * confidence(logits)
-    return calm_ab_n + weight * (annealed_mean(logits, centres) - calm_ab_n)
+    in [0, 1] times the per-pixel confidence; all ab_n. logits: (B, Q, h/2, w/2), h and w even (the
+    distribution is coarser than the calm estimate; the move is made there and upsampled)."""
+    calm_coarse = F.avg_pool2d(calm_ab_n, 2)
+    move = vividness * confidence(logits) * (annealed_mean(logits, centres) - calm_coarse)
+    return calm_ab_n + F.interpolate(move, scale_factor=2.0, mode="bilinear", align_corners=False)

@@ -40,7 +40,7 @@ class ChromaPrediction(NamedTuple):
 
     ab_n: torch.Tensor  # (B, 2, H, W) in [-1, 1]: what users get
     calm_ab_n: torch.Tensor  # (B, 2, H, W) in [-1, 1]: the L1-trained estimate
-    logits: torch.Tensor | None  # (B, Q, ceil(H/2), ceil(W/2)): per-pixel scores of the model's bins
+    logits: torch.Tensor | None  # (B, Q, ceil(H/4), ceil(W/4)): per-pixel scores of the model's bins
 
 
 class Generator(nn.Module):

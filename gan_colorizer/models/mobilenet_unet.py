@@ -19,7 +19,7 @@ region it belongs to, rather than only mixed in by the decoder near its own pixe
 too starts out as the plain one.
 
 With `bins` (cell indices of `chroma_bins`' grid) it also predicts a colour distribution per pixel
-(Zhang et al. 2016) beside the regression head, from the same stride-2 features, and decodes the two
+(Zhang et al. 2016) at stride 4 beside the regression head, from the same features, and decodes the two
 into one colour by `vividness` (`chroma_bins.decode`). The distribution head starts at zero (a
 uniform distribution, confidence 0), so a model that gains bins starts out as the plain one.
 """
@@ -123,7 +123,7 @@ class MobileNetUNet(Generator):
         self.takes_hint, self.takes_points, self.takes_vividness = hint, points, bool(bins)
         if bins:
             self.register_buffer("bin_centres", chroma_bins.cell_centres()[list(bins)], persistent=False)
-            self.bins_head = nn.Conv2d(in_ch, len(bins), 3, padding=1)
+            self.bins_head = nn.Conv2d(in_ch, len(bins), 1)
             nn.init.zeros_(self.bins_head.weight)
             nn.init.zeros_(self.bins_head.bias)
         self.bins, self.default_vividness = tuple(bins), float(vividness)
@@ -196,14 +196,16 @@ class MobileNetUNet(Generator):
                 scale, shift = film
                 x = x * (1.0 + scale[:, :, None, None]) + shift[:, :, None, None]
         calm = torch.tanh(self.head(x))  # (B, 2, H/2, W/2)
-        logits = self.bins_head(x) if self.takes_vividness else None  # (B, Q, H/2, W/2)
+        # (B, Q, H/4, W/4): at stride 4, as Zhang et al.'s; a 1x1 head on stride-2 features pooled by 2
+        # costs a 36th of a 3x3 one at stride 2, the difference between a 3x and a 1.1x slower training step.
+        logits = self.bins_head(F.avg_pool2d(x, 2)) if self.takes_vividness else None
         ab_n = calm if logits is None else chroma_bins.decode(calm, logits, self.bin_centres,
                                                               self._vividness(vividness, L_n))
         ab_n = self._full_size(ab_n, height, width)
         if not details:
             return ab_n
-        half = (slice(None), slice(None), slice(0, (height + 1) // 2), slice(0, (width + 1) // 2))
-        return ChromaPrediction(ab_n, self._full_size(calm, height, width), None if logits is None else logits[half])
+        quarter = (slice(None), slice(None), slice(0, (height + 3) // 4), slice(0, (width + 3) // 4))
+        return ChromaPrediction(ab_n, self._full_size(calm, height, width), None if logits is None else logits[quarter])
 
     @staticmethod
     def _full_size(ab_n: torch.Tensor, height: int, width: int) -> torch.Tensor:
