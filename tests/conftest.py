@@ -13,6 +13,7 @@ from gan_colorizer.models import build
 
 TINY_GENERATOR = {"name": "mobilenet_unet", "args": {"decoder_channels": (8, 8, 8, 8), "width_mult": 0.25}}
 TINY_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "tiny.yaml"
+BINS = tuple(range(120, 360))  # a band of the colour-bin grid around gray (models.chroma_bins)
 
 
 def small(rgb8: np.ndarray, width: int, height: int) -> np.ndarray:
@@ -83,6 +84,25 @@ def pointed_checkpoint(tmp_path: Path) -> Path:
     path = tmp_path / "pointed.pt"
     entry = checkpoint.network_entry(TINY_GENERATOR["name"], args, generator)
     checkpoint.save(path, {"kind": "generator", "generator": entry, "step": 0, "stage": "pretrain", "run_config": {}})
+    return path
+
+
+def distribution_generator(vividness: float = 0.5, **extra):
+    """A tiny generator with a distribution head whose logits are not zero (so it has an opinion)."""
+    torch.manual_seed(0)
+    generator = build(TINY_GENERATOR["name"], **TINY_GENERATOR["args"], bins=BINS, vividness=vividness, **extra).eval()
+    with torch.no_grad():
+        generator.bins_head.weight.normal_(0.0, 0.5)
+    return generator
+
+
+@pytest.fixture
+def distribution_checkpoint(tmp_path):
+    generator = distribution_generator()
+    args = {**TINY_GENERATOR["args"], "bins": list(BINS), "vividness": 0.5}
+    path = tmp_path / "distribution.pt"
+    checkpoint.save(path, {"kind": "generator", "generator": checkpoint.network_entry(TINY_GENERATOR["name"], args, generator),
+                           "step": 0, "stage": "pretrain", "run_config": {}})
     return path
 
 

@@ -11,35 +11,15 @@ from gan_colorizer.data.colour_prior import ab_histogram
 from gan_colorizer.errors import ConfigError
 from gan_colorizer.inference import Colorizer
 from gan_colorizer.models import build, chroma_bins
-from tests.conftest import TINY_CONFIG, TINY_GENERATOR, small, write_png
+from tests.conftest import BINS, TINY_CONFIG, TINY_GENERATOR, distribution_generator, small, write_png
 from tools import colorize, evaluate, pretrain, train_gan
 
-BINS = tuple(range(120, 360))  # a band of the grid around gray
 
 
 @pytest.fixture(autouse=True)
 def own_cache(tmp_path, monkeypatch):
     """The colour prior's cache goes to the test's folder, not the user's."""
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-
-
-def distribution_generator(vividness: float = 0.5, **extra):
-    """A tiny generator with a distribution head whose logits are not zero (so it has an opinion)."""
-    torch.manual_seed(0)
-    generator = build(TINY_GENERATOR["name"], **TINY_GENERATOR["args"], bins=BINS, vividness=vividness, **extra).eval()
-    with torch.no_grad():
-        generator.bins_head.weight.normal_(0.0, 0.5)
-    return generator
-
-
-@pytest.fixture
-def distribution_checkpoint(tmp_path):
-    generator = distribution_generator()
-    args = {**TINY_GENERATOR["args"], "bins": list(BINS), "vividness": 0.5}
-    path = tmp_path / "distribution.pt"
-    checkpoint.save(path, {"kind": "generator", "generator": checkpoint.network_entry(TINY_GENERATOR["name"], args, generator),
-                           "step": 0, "stage": "pretrain", "run_config": {}})
-    return path
 
 
 # -- the model ------------------------------------------------------------------------------------------
@@ -65,9 +45,9 @@ def test_vividness_moves_toward_the_annealed_mean_only_where_the_model_is_sure()
     assert (vivid - calm).abs().max() > 1e-3
     logits = torch.zeros(1, len(BINS), 2, 2)
     logits[0, 5, 0, 0] = 50.0  # one pixel certain of bin 5, the others uniform (unsure)
-    decoded = chroma_bins.decode(torch.zeros(1, 2, 2, 2), logits, generator.bin_centres, torch.ones(1, 1, 1, 1))
-    assert torch.allclose(decoded[0, :, 0, 0], generator.bin_centres[5], atol=1e-3)
-    assert decoded[0, :, 1, 1].abs().max() < 1e-5
+    decoded = chroma_bins.decode(torch.zeros(1, 2, 4, 4), logits, generator.bin_centres, torch.ones(1, 1, 1, 1))
+    assert torch.allclose(decoded[0, :, 0, 0], generator.bin_centres[5], atol=1e-3)  # (the distribution is coarser)
+    assert decoded[0, :, 3, 3].abs().max() < 1e-5
 
 
 def test_models_without_a_head_refuse_vividness_and_bad_bins_are_refused():

@@ -412,3 +412,27 @@ def test_a_long_session_of_clicks_keeps_only_the_newest_colourings_of_a_photo(po
                         json.dumps({"points": [[10 + index, 10, "#b06040"]]}).encode())[1]["id"])
     alive = [get(pointed_app, f"/api/results/{result_id}/after.jpg")[0] for result_id in ids]
     assert alive == [404] * 3 + [200] * 4
+
+
+def test_vividness_is_a_setting_and_the_uncertainty_map_an_overlay(distribution_checkpoint, app):
+    with running(PhotoService(Colorizer.from_checkpoint(distribution_checkpoint))) as server:
+        info = json.loads(get(server, "/api/info")[2])
+        assert info["vividness"] == 0.5 and info["gives_uncertainty"]
+        gray = decode(gray_photo(96, 72))
+        status, calm = post(server, gray_photo(96, 72), vividness="0")
+        status_vivid, vivid = post(server, gray_photo(96, 72), vividness="1")
+        assert status == status_vivid == 200
+        calm_file = decode(get(server, f"/api/results/{calm['id']}/file")[2])[..., ::-1]
+        vivid_file = decode(get(server, f"/api/results/{vivid['id']}/file")[2])[..., ::-1]
+        assert np.array_equal(vivid_file, Colorizer.from_checkpoint(distribution_checkpoint)(gray, vividness=1.0))
+        assert np.abs(calm_file.astype(int) - vivid_file).max() > 0
+        status, headers, body = get(server, f"/api/results/{calm['id']}/uncertainty.png")
+        assert status == 200 and headers["Content-Type"] == "image/png" and decode(body).ndim == 2
+        assert post(server, gray_photo(), vividness="3")[0] == 400
+    # a model without a distribution head offers neither, and says so in one line when asked
+    assert json.loads(get(app, "/api/info")[2])["vividness"] is None
+    status, answer = post(app, gray_photo())
+    assert status == 200
+    status, headers, body = get(app, f"/api/results/{answer['id']}/uncertainty.png")
+    assert status == 400 and "distribution head" in json.loads(body)["error"]
+    assert post(app, gray_photo(), vividness="0.5")[0] == 400
