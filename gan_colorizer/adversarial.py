@@ -16,7 +16,7 @@ from gan_colorizer.models import ChromaPrediction, build
 from gan_colorizer.runtime import seed_everything, unwrap
 from gan_colorizer.train import RunResult, Trainer
 from gan_colorizer.training_setup import (check_run_dir, distribute, freeze_encoder, generator_from_init,
-                                          lpips_if_needed, make_scheduler, with_bins)
+                                          lpips_if_needed, make_scheduler, parameter_groups, seed_head, with_bins)
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +53,7 @@ class GanTrainer(Trainer):
         self.ema = copy.deepcopy(self.generator).eval().requires_grad_(False)
         trainable = freeze_encoder(self.generator, t.freeze_encoder_layers)
         self.generator, self.disc = distribute(self.generator, device), distribute(self.disc, device)
-        self.opt_g = torch.optim.Adam(trainable, lr=t.lr, betas=(g.beta1, 0.999))
+        self.opt_g = torch.optim.Adam(parameter_groups(self.generator, trainable, cfg), betas=(g.beta1, 0.999))
         self.opt_d = torch.optim.Adam(self.d_params, lr=g.lr_d, betas=(g.beta1, 0.999))
         self.sched_g, self.sched_d = make_scheduler(self.opt_g, t), make_scheduler(self.opt_d, t)
         if self.state:
@@ -197,6 +197,7 @@ def train_gan(cfg: RunConfig, run_dir: Path, device: torch.device, state: dict |
     cfg = with_bins(cfg, photos)
     if state is None:
         cfg, generator = generator_from_init(cfg, init)
+        seed_head(generator, photos, cfg)
         disc = build(g.discriminator, kind="discriminator", weights=g.discriminator_weights, **g.discriminator_args)
     else:
         where = Path(run_dir) / "last.pt"

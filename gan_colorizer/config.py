@@ -273,7 +273,9 @@ class DistributionConfig:
     rebalance_mix / Q), p the smoothed colour prior: mix 1 weighs every colour alike (no
     rebalancing), the paper's 0.5 lifts rare saturated colours. decoded_l1_weight adds L1 on the
     decoded colour (at the model's default vividness), ChromaGAN's pairing of the two losses. The
-    regression head keeps its L1 in every run: it is the calm estimate the decode starts from.
+    regression head keeps its L1 in every run: it is the calm estimate the decode starts from. A head
+    that starts at zero (new, or just gained) starts from the prior instead (`training_setup.seed_head`),
+    and learns at head_lr_mult x train.lr.
     """
 
     head: bool = False
@@ -283,6 +285,7 @@ class DistributionConfig:
     neighbours: int = 5
     sigma: float = 5.0
     prior_photos: int = 1000  # training photos (a seeded sample) whose a*b* histogram is the prior
+    head_lr_mult: float = 10.0  # the head's learning rate over train.lr: a new layer on a trained network
 
     def __post_init__(self) -> None:
         for key in ("ce_weight", "decoded_l1_weight"):
@@ -292,6 +295,7 @@ class DistributionConfig:
         _check(self.neighbours >= 1, "distribution.neighbours", f"must be at least 1, got {self.neighbours}")
         _check(self.sigma > 0, "distribution.sigma", f"must be positive, got {self.sigma}")
         _check(self.prior_photos >= 1, "distribution.prior_photos", f"must be at least 1, got {self.prior_photos}")
+        _check(self.head_lr_mult > 0, "distribution.head_lr_mult", f"must be positive, got {self.head_lr_mult}")
 
 
 @dataclass(frozen=True)

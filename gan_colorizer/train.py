@@ -31,7 +31,8 @@ from gan_colorizer.loaders import Photos, open_photos
 from gan_colorizer.models import ChromaPrediction
 from gan_colorizer.runtime import seed_everything, unwrap
 from gan_colorizer.training_setup import (build_generator, check_run_dir, distribute, freeze_encoder,
-                                          generator_from_init, lpips_if_needed, make_scheduler, with_bins)
+                                          generator_from_init, lpips_if_needed, make_scheduler, parameter_groups,
+                                          seed_head, with_bins)
 from gan_colorizer.visual import comparison_grid
 
 log = logging.getLogger(__name__)
@@ -312,7 +313,7 @@ class Pretrainer(Trainer):
         self.generator = generator.to(device, memory_format=torch.channels_last).train()
         trainable = freeze_encoder(self.generator, t.freeze_encoder_layers)
         self.generator = distribute(self.generator, device)
-        self.optimizer = torch.optim.AdamW(trainable, lr=t.lr, weight_decay=t.weight_decay)
+        self.optimizer = torch.optim.AdamW(parameter_groups(self.generator, trainable, cfg), weight_decay=t.weight_decay)
         self.scheduler = make_scheduler(self.optimizer, t)
         if self.state:
             self.optimizer.load_state_dict(self.state["optimizers"]["g"])
@@ -373,5 +374,7 @@ def pretrain(cfg: RunConfig, run_dir: Path, device: torch.device, state: dict | 
         cfg, generator = generator_from_init(cfg, init)
     else:
         generator = build_generator(cfg)
+    if state is None:
+        seed_head(generator, photos, cfg)
     lpips_net = lpips_if_needed(cfg, device)
     return Pretrainer(cfg, run_dir, device, replace(photos, cfg=cfg), state, generator, lpips_net).run()

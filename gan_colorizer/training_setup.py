@@ -53,6 +53,29 @@ def with_bins(cfg: RunConfig, photos: Photos) -> RunConfig:
     return replace(cfg, model=replace(cfg.model, args={**cfg.model.args, "bins": list(bins)}))
 
 
+def seed_head(generator: Generator, photos: Photos, cfg: RunConfig) -> None:
+    """A distribution head still at zero (new, or just gained) predicts the training photos' smoothed
+    colour prior (bias = log prior) rather than a uniform spread: a fine-tuning learning rate would
+    take hundreds of steps to learn the prior alone. Any other generator is left as it is."""
+    head = getattr(generator, "bins_head", None)
+    if head is None or head.weight.any() or head.bias.any():
+        return
+    prior = data.colour_prior(photos.source, photos.split, cfg.distribution.prior_photos, cfg.data.seed)
+    smoothed = data.class_prior(prior, generator.bins, cfg.distribution.sigma)
+    with torch.no_grad():
+        head.bias.copy_(torch.from_numpy(smoothed).log().clamp_min(-20.0))
+
+
+def parameter_groups(generator: Generator, trainable: list[nn.Parameter], cfg: RunConfig) -> list[dict]:
+    """The optimiser's groups: a distribution head's parameters at distribution.head_lr_mult x train.lr,
+    the rest at train.lr (one group for a generator without a head)."""
+    head = {id(p) for p in getattr(runtime.unwrap(generator), "bins_head", nn.Identity()).parameters()}
+    rest = [p for p in trainable if id(p) not in head]
+    chosen = [p for p in trainable if id(p) in head]
+    groups = [{"params": rest, "lr": cfg.train.lr}]
+    return groups + [{"params": chosen, "lr": cfg.train.lr * cfg.distribution.head_lr_mult}] if chosen else groups
+
+
 def freeze_encoder(generator: Generator, layers: int) -> list[nn.Parameter]:
     """Stop gradients into the first `layers` encoder stages; returns the parameters left to train.
 
