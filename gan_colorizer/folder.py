@@ -154,6 +154,9 @@ def _hints(job: _Job, colorizer: Colorizer) -> hint_file.PhotoHints | None:
         hints = hint_file.read(job.hints)
     except ConfigError as err:
         raise ImageError(str(err)) from None
+    if hints.vividness is not None and not colorizer.takes_vividness:
+        raise ImageError(f"{job.hints}: has a vividness, but this model has no colour-distribution head; remove it "
+                         f"or use the bundled model")
     if hints.points and not colorizer.takes_points:
         raise ImageError(f"{job.hints}: has colour points, but this model takes none; use the bundled model "
                          f"(or one trained with points), or remove the points")
@@ -269,6 +272,7 @@ class _FolderRun:
         if self.batch and (len(self.batch) == self.batch_size
                            or size != working_size(*self.batch[0][1].L.shape, render_size)
                            or self.request_of(loaded) != self.request_of(self.batch[0][1])
+                           or self.vividness_of(loaded) != self.vividness_of(self.batch[0][1])
                            or not self.batch_fits(loaded.L.shape, len(self.batch) + 1)):
             self.flush(writers, max_pending=2)
         self.batch.append((job, loaded))
@@ -276,6 +280,11 @@ class _FolderRun:
     def request_of(self, loaded: _Loaded) -> Control | None:
         """The look of one photo: its hint file's, else the run's."""
         return loaded.hints.look if loaded.hints is not None and loaded.hints.look is not None else self.request
+
+    @staticmethod
+    def vividness_of(loaded: _Loaded) -> float | None:
+        """The vividness of one photo: its hint file's, else None (the run's)."""
+        return loaded.hints.vividness if loaded.hints is not None else None
 
     def batch_fits(self, shape: tuple[int, int], count: int) -> bool:
         """Whether one network call on `count` images of this size fits in the memory free now."""
@@ -287,7 +296,8 @@ class _FolderRun:
         if self.batch:
             wanted = [loaded.hints.points if loaded.hints is not None else None for _, loaded in self.batch]
             predictions = self.colorizer.predict([loaded.L for _, loaded in self.batch],
-                                                 self.request_of(self.batch[0][1]), wanted)
+                                                 self.request_of(self.batch[0][1]), wanted,
+                                                 self.vividness_of(self.batch[0][1]))
             for (job, loaded), prediction in zip(self.batch, predictions):
                 note = prediction.control.note() if prediction.control is not None else None
                 if note:  # the photo's lightness could not hold the colour request: say what was reached

@@ -5,12 +5,13 @@ archivist set on the page, so the full-resolution batch run gives the pixels the
 
     {"gan_colorizer_hints": 1,
      "points": [{"x": 120, "y": 80, "color": "#c03020", "radius": 6}, {"x": 40, "y": 200, "color": [12, -30]}],
-     "look": {"mood": "warm", "strength": 0.7}}
+     "look": {"mood": "warm", "strength": 0.7}, "vividness": 0.6}
 
 "gan_colorizer_hints" is the format's version. Points are in the photo's own pixels (x right, y
 down, from the top-left pixel's centre), as `points.parse_point` reads them; "look" holds the
 arguments of `mood.control` (mood, color, temperature, strength, learned), and replaces the run's
-own look for this photo. Both keys may be left out.
+own look for this photo; "vividness" (in [0, 1], for a model with a colour-distribution head) replaces
+the run's. Every key but the version may be left out.
 """
 import json
 from dataclasses import dataclass
@@ -32,6 +33,7 @@ class PhotoHints:
     points: tuple[points.Point, ...]
     look: mood.Control | None
     look_args: dict[str, Any] | None = None  # the look as written, to save it again
+    vividness: float | None = None  # None: the run's
 
 
 def beside(photo: Path) -> Path:
@@ -44,9 +46,13 @@ def parse(data: Any, where: str) -> PhotoHints:
     fix = "see 'Hint files' in the README"
     if not isinstance(data, dict) or data.get("gan_colorizer_hints") != VERSION:
         raise ConfigError(f"{where}: not a gan_colorizer hint file (version {VERSION}): {fix}")
-    unknown = set(data) - {"gan_colorizer_hints", "points", "look"}
+    unknown = set(data) - {"gan_colorizer_hints", "points", "look", "vividness"}
     if unknown:
-        raise ConfigError(f"{where}: unknown key {sorted(unknown)[0]!r}; expected points and look: {fix}")
+        raise ConfigError(f"{where}: unknown key {sorted(unknown)[0]!r}; expected points, look and vividness: {fix}")
+    vividness = data.get("vividness")
+    if vividness is not None and (isinstance(vividness, bool) or not isinstance(vividness, int | float)
+                                  or not 0.0 <= vividness <= 1.0):
+        raise ConfigError(f"{where}: vividness must be a number in [0, 1], got {vividness!r}: {fix}")
     look_args = data.get("look")
     if look_args is not None and (not isinstance(look_args, dict) or set(look_args) - set(LOOK_KEYS)):
         raise ConfigError(f"{where}: look must be an object with keys among {', '.join(LOOK_KEYS)}: {fix}")
@@ -55,7 +61,7 @@ def parse(data: Any, where: str) -> PhotoHints:
         look = mood.control(**look_args) if look_args else None
     except ConfigError as err:
         raise ConfigError(f"{where}: {err}") from None
-    return PhotoHints(wanted, look, look_args or None)
+    return PhotoHints(wanted, look, look_args or None, None if vividness is None else float(vividness))
 
 
 def read(path: Path) -> PhotoHints:
@@ -73,5 +79,6 @@ def to_json(hints: PhotoHints) -> str:
     """The file's text for `hints`: what the web app offers as "save hints"."""
     written = [{"x": p.x, "y": p.y, "color": p.label if p.label.startswith("#") else list(p.ab),
                 **({"radius": p.radius} if p.radius is not None else {})} for p in hints.points]
-    data = {"gan_colorizer_hints": VERSION, "points": written, **({"look": hints.look_args} if hints.look_args else {})}
+    data = {"gan_colorizer_hints": VERSION, "points": written, **({"look": hints.look_args} if hints.look_args else {}),
+            **({"vividness": hints.vividness} if hints.vividness is not None else {})}
     return json.dumps(data, indent=1)

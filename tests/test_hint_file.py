@@ -72,6 +72,7 @@ def test_hints_for_one_photo_and_a_hint_file_written_back_give_the_same_pixels(t
     ({"gan_colorizer_hints": 1, "points": [{"x": 500, "y": 5, "color": "#ff0000"}]}, "lies outside the 96 x 72 image"),
     ({"gan_colorizer_hints": 1, "points": [{"x": 5, "y": 5, "color": "crimson"}]}, "point 1: colour 'crimson'"),
     ({"gan_colorizer_hints": 1, "look": {"mood": "sunny"}}, "sunny"),
+    ({"gan_colorizer_hints": 1, "vividness": 1.5}, "vividness must be a number in [0, 1]"),
 ])
 def test_a_bad_hint_file_skips_its_photo_with_one_line_and_the_rest_come_out(
         tmp_path: Path, pointed_checkpoint: Path, content, message: str) -> None:
@@ -106,3 +107,20 @@ def test_hints_name_one_photo_not_a_folder(tmp_path: Path, pointed_checkpoint: P
 def test_a_missing_hint_file_is_one_line() -> None:
     with pytest.raises(ConfigError, match="no such hint file"):
         hint_file.read(Path("/nonexistent/x.hints.json"))
+
+
+def test_a_hint_files_vividness_is_replayed_and_refused_by_a_model_without_a_head(
+        tmp_path: Path, distribution_checkpoint: Path, tiny_checkpoint: Path) -> None:
+    cat, coffee = (gray_photo(tmp_path / "in" / f"{name}.png", photo)
+                   for name, photo in (("cat", data.chelsea()), ("coffee", data.coffee())))
+    write_hints(cat, {"gan_colorizer_hints": 1, "vividness": 1.0})
+    result = CliRunner().invoke(colorize.main, ["--in", str(tmp_path / "in"), "--out", str(tmp_path / "out"),
+                                                "--checkpoint", str(distribution_checkpoint), "--vividness", "0"])
+    assert result.exit_code == 0, result.output
+    colorizer = Colorizer.from_checkpoint(distribution_checkpoint)
+    assert np.array_equal(pixels(tmp_path / "out" / "cat.png"), colorizer(images.read_image(cat).rgb, vividness=1.0))
+    assert np.array_equal(pixels(tmp_path / "out" / "coffee.png"), colorizer(images.read_image(coffee).rgb, vividness=0.0))
+    assert hint_file.to_json(hint_file.parse({"gan_colorizer_hints": 1, "vividness": 0.25}, "x")).count('"vividness": 0.25') == 1
+    result = CliRunner().invoke(colorize.main, ["--in", str(tmp_path / "in"), "--out", str(tmp_path / "out2"),
+                                                "--checkpoint", str(tiny_checkpoint)])
+    assert result.exit_code == 1 and "has a vividness, but this model has no colour-distribution head" in result.output

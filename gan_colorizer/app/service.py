@@ -150,7 +150,7 @@ class Result:
     def hints(self) -> hint_file.PhotoHints:
         """What a hint file of this result holds (`hint_file.to_json`)."""
         look = self.settings.look()
-        return hint_file.PhotoHints(self.points, None, look or None)
+        return hint_file.PhotoHints(self.points, None, look or None, self.settings.vividness)
 
     def summary(self) -> dict:
         """What the page shows and needs (plain JSON values)."""
@@ -231,7 +231,7 @@ class PhotoService:
             raise ConfigError(f"the hint file is not readable as JSON ({err})") from None
         hints = hint_file.parse(data, "the hint file")
         look = {key: value for key, value in (hints.look_args or {}).items() if key != "learned"}
-        settings = Settings(out_format=result.settings.out_format, **look)
+        settings = Settings(out_format=result.settings.out_format, vividness=hints.vividness, **look)
         return self.recolor_photo(result.photo, settings, hints.points)
 
     def recolor_photo(self, photo: Photo, settings: Settings, wanted: list | tuple) -> Result:
