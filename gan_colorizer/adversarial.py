@@ -51,7 +51,7 @@ class GanTrainer(Trainer):
         self.d_params = [p for p in self.disc.parameters() if p.requires_grad]
         self.d_takes_rgb = getattr(disc, "takes_rgb", False)  # a D on ImageNet features scores sRGB
         self.ema = copy.deepcopy(self.generator).eval().requires_grad_(False)
-        trainable = freeze_encoder(self.generator, t.freeze_encoder_layers)
+        trainable = freeze_encoder(self.generator, t.freeze_encoder_layers, cfg.distribution.head_only)
         self.generator, self.disc = distribute(self.generator, device), distribute(self.disc, device)
         self.opt_g = torch.optim.Adam(parameter_groups(self.generator, trainable, cfg), betas=(g.beta1, 0.999))
         self.opt_d = torch.optim.Adam(self.d_params, lr=g.lr_d, betas=(g.beta1, 0.999))

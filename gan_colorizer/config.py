@@ -286,6 +286,7 @@ class DistributionConfig:
     sigma: float = 5.0
     prior_photos: int = 1000  # training photos (a seeded sample) whose a*b* histogram is the prior
     head_lr_mult: float = 10.0  # the head's learning rate over train.lr: a new layer on a trained network
+    head_only: bool = False  # train the distribution head alone: the rest (the calm estimate) stays as it was
 
     def __post_init__(self) -> None:
         for key in ("ce_weight", "decoded_l1_weight"):

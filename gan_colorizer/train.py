@@ -311,7 +311,7 @@ class Pretrainer(Trainer):
         super().__init__(cfg, run_dir, device, photos, state, lpips_net)
         t = cfg.train
         self.generator = generator.to(device, memory_format=torch.channels_last).train()
-        trainable = freeze_encoder(self.generator, t.freeze_encoder_layers)
+        trainable = freeze_encoder(self.generator, t.freeze_encoder_layers, cfg.distribution.head_only)
         self.generator = distribute(self.generator, device)
         self.optimizer = torch.optim.AdamW(parameter_groups(self.generator, trainable, cfg), weight_decay=t.weight_decay)
         self.scheduler = make_scheduler(self.optimizer, t)

@@ -76,11 +76,20 @@ def parameter_groups(generator: Generator, trainable: list[nn.Parameter], cfg: R
     return groups + [{"params": chosen, "lr": cfg.train.lr * cfg.distribution.head_lr_mult}] if chosen else groups
 
 
-def freeze_encoder(generator: Generator, layers: int) -> list[nn.Parameter]:
+def freeze_encoder(generator: Generator, layers: int, head_only: bool = False) -> list[nn.Parameter]:
     """Stop gradients into the first `layers` encoder stages; returns the parameters left to train.
 
     Frozen blocks still update their BatchNorm statistics, which adapts them to gray input.
+    head_only (distribution.head_only): train the distribution head alone, every other weight and
+    BatchNorm statistic kept, so the calm estimate stays exactly the trained one.
     """
+    if head_only:
+        head = getattr(generator, "bins_head", None)
+        if head is None:
+            raise ConfigError("distribution.head_only: this generator has no distribution head; "
+                              "add one with distribution.head: true")
+        generator.requires_grad_(False).eval()  # eval: BatchNorm statistics stay the trained ones
+        return list(head.requires_grad_(True).parameters())
     if layers:
         stages = generator.encoder_stages()
         if stages is None or layers > len(stages):
