@@ -156,7 +156,7 @@ def _hints(job: _Job, colorizer: Colorizer) -> hint_file.PhotoHints | None:
         raise ImageError(str(err)) from None
     if hints.vividness is not None and not colorizer.takes_vividness:
         raise ImageError(f"{job.hints}: has a vividness, but this model has no colour-distribution head; remove it "
-                         f"or use the bundled model")
+                         f"or use a model trained with one")
     if hints.points and not colorizer.takes_points:
         raise ImageError(f"{job.hints}: has colour points, but this model takes none; use the bundled model "
                          f"(or one trained with points), or remove the points")

@@ -309,7 +309,7 @@ class Colorizer:
             return None
         if not self.takes_vividness:
             raise ConfigError("this model has no colour-distribution head, so vividness has nothing to change "
-                              "(train one with distribution.head: true, or use the bundled model)")
+                              "(train one with distribution.head: true: docs/training.md)")
         if not 0.0 <= vividness <= 1.0:
             raise ConfigError(f"vividness must be in [0, 1], got {vividness}")
         return float(vividness)

@@ -106,7 +106,7 @@ def test_batches_hold_no_more_images_than_fit_in_memory(tmp_path: Path, tiny_che
     batches = []
     predict = colorizer.predict
     monkeypatch.setattr(colorizer, "predict",
-                        lambda Ls, request, wanted=None: batches.append(len(Ls)) or predict(Ls, request, wanted))
+                        lambda Ls, *args: batches.append(len(Ls)) or predict(Ls, *args))
     monkeypatch.setattr(folder, "available_memory", lambda: int(2.5 * memory.HEADROOM * one_call))
     report = folder.colorize_folder(tmp_path / "in", tmp_path / "out", colorizer)
     assert report.written == 6 and batches == [2, 2, 2]

@@ -85,7 +85,8 @@ def check_options(render_size: int, max_render_size: int, out_format: str | None
                    "folder, each photo's own photo.hints.json beside it is used.")
 @click.option("--vividness", type=click.FloatRange(0.0, 1.0),
               help="From the calm colours (0) to the colour distribution's vivid ones (1), added where the model is "
-                   "sure; default: the model's own (the bundled model's is in checkpoints/README.md).")
+                   "sure; for a model with a colour-distribution head (checkpoints/README.md says whether the bundled "
+                   "one has it); default: the model's own.")
 @click.option("--save-uncertainty", is_flag=True,
               help="Also write <name>.uncertainty.png beside each output: white where the model is unsure of the "
                    "colour (where a colour point helps most).")
