@@ -198,3 +198,22 @@ def test_evaluate_scores_a_row_per_vividness(distribution_checkpoint, photo_dir,
     rows = table.get("metrics", table)
     assert {"model", "viv0", "viv1", "gray"} <= set(rows)
     assert rows["viv1"]["cf_pred"] != rows["viv0"]["cf_pred"]
+
+
+def test_head_only_training_changes_the_head_and_nothing_else(photo_zip, tmp_path):
+    plain = tmp_path / "plain"
+    runner = CliRunner()
+    assert runner.invoke(pretrain.main, ["--data", str(photo_zip), "--out", str(plain), "--config", str(TINY_CONFIG),
+                                         "--steps", "1"]).exit_code == 0
+    out = tmp_path / "head_only"
+    result = runner.invoke(pretrain.main, ["--data", str(photo_zip), "--out", str(out), "--config", str(TINY_CONFIG),
+                                           "--steps", "2", "--init", str(plain / "last.pt"),
+                                           "--set", "distribution.head=true", "--set", "distribution.head_only=true"])
+    assert result.exit_code == 0, result.output
+    before = checkpoint.read(plain / "last.pt")["generator"]["state_dict"]
+    after = checkpoint.read(out / "last.pt")["generator"]["state_dict"]
+    assert all(torch.equal(before[key], after[key]) for key in before)  # BatchNorm statistics included
+    assert after["bins_head.weight"].abs().sum() > 0
+    refused = runner.invoke(pretrain.main, ["--data", str(photo_zip), "--out", str(tmp_path / "no"), "--config",
+                                            str(TINY_CONFIG), "--steps", "1", "--set", "distribution.head_only=true"])
+    assert refused.exit_code == 1 and "no distribution head" in refused.output.splitlines()[-1]
