@@ -104,16 +104,25 @@ def test_the_prior_counts_the_training_photos_colours_and_is_cached(photo_dir, t
 
 
 # -- training -------------------------------------------------------------------------------------------
-def test_pretraining_gains_a_head_logs_its_loss_resumes_and_feeds_the_gan(photo_zip, tmp_path):
-    plain = tmp_path / "plain"
+def tiny_pretrain(photo_zip, out, *args: str):
+    """The pretrain tool on the tiny config and photos, into `out`."""
+    return CliRunner().invoke(pretrain.main, ["--data", str(photo_zip), "--out", str(out), "--config", str(TINY_CONFIG),
+                                              *args])
+
+
+@pytest.fixture
+def plain_run(photo_zip, tmp_path):
+    """A tiny pretraining run without a distribution head, to --init from."""
+    assert tiny_pretrain(photo_zip, tmp_path / "plain", "--steps", "1").exit_code == 0
+    return tmp_path / "plain"
+
+
+def test_pretraining_gains_a_head_logs_its_loss_resumes_and_feeds_the_gan(photo_zip, plain_run, tmp_path):
     runner = CliRunner()
-    assert runner.invoke(pretrain.main, ["--data", str(photo_zip), "--out", str(plain), "--config", str(TINY_CONFIG),
-                                         "--steps", "2"]).exit_code == 0
     out = tmp_path / "head"
     flags = ["--set", "distribution.head=true", "--set", "distribution.rebalance_mix=0.5",
              "--set", "distribution.decoded_l1_weight=1.0", "--set", "train.log_every=1"]
-    result = runner.invoke(pretrain.main, ["--data", str(photo_zip), "--out", str(out), "--config", str(TINY_CONFIG),
-                                           "--steps", "2", "--init", str(plain / "last.pt"), *flags])
+    result = tiny_pretrain(photo_zip, out, "--steps", "2", "--init", str(plain_run / "last.pt"), *flags)
     assert result.exit_code == 0, result.output
     last = checkpoint.read(out / "last.pt")
     bins = last["generator"]["args"]["bins"]
@@ -200,20 +209,14 @@ def test_evaluate_scores_a_row_per_vividness(distribution_checkpoint, photo_dir,
     assert rows["viv1"]["cf_pred"] != rows["viv0"]["cf_pred"]
 
 
-def test_head_only_training_changes_the_head_and_nothing_else(photo_zip, tmp_path):
-    plain = tmp_path / "plain"
-    runner = CliRunner()
-    assert runner.invoke(pretrain.main, ["--data", str(photo_zip), "--out", str(plain), "--config", str(TINY_CONFIG),
-                                         "--steps", "1"]).exit_code == 0
+def test_head_only_training_changes_the_head_and_nothing_else(photo_zip, plain_run, tmp_path):
     out = tmp_path / "head_only"
-    result = runner.invoke(pretrain.main, ["--data", str(photo_zip), "--out", str(out), "--config", str(TINY_CONFIG),
-                                           "--steps", "2", "--init", str(plain / "last.pt"),
-                                           "--set", "distribution.head=true", "--set", "distribution.head_only=true"])
+    result = tiny_pretrain(photo_zip, out, "--steps", "2", "--init", str(plain_run / "last.pt"),
+                           "--set", "distribution.head=true", "--set", "distribution.head_only=true")
     assert result.exit_code == 0, result.output
-    before = checkpoint.read(plain / "last.pt")["generator"]["state_dict"]
+    before = checkpoint.read(plain_run / "last.pt")["generator"]["state_dict"]
     after = checkpoint.read(out / "last.pt")["generator"]["state_dict"]
     assert all(torch.equal(before[key], after[key]) for key in before)  # BatchNorm statistics included
     assert after["bins_head.weight"].abs().sum() > 0
-    refused = runner.invoke(pretrain.main, ["--data", str(photo_zip), "--out", str(tmp_path / "no"), "--config",
-                                            str(TINY_CONFIG), "--steps", "1", "--set", "distribution.head_only=true"])
+    refused = tiny_pretrain(photo_zip, tmp_path / "no", "--steps", "1", "--set", "distribution.head_only=true")
     assert refused.exit_code == 1 and "no distribution head" in refused.output.splitlines()[-1]
