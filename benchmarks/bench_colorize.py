@@ -84,22 +84,22 @@ def make_inputs(gray: np.ndarray, folder: Path) -> list[tuple[str, Path]]:
 
 
 def stage_times(colorizer: inference.Colorizer, path: Path, out: Path, runs: int, clock: Clock) -> dict[str, float]:
-    """Median seconds of each step of the pipeline, run one at a time on one file."""
-    rgb = images.read_image(path).rgb
-    L = color.rgb_to_L(rgb)
+    """Median seconds of each step of the pipeline, run one at a time on one file (STAGES names them)."""
+    picture = images.read_image(path)
+    L = picture.L
     small = inference.shrink_L(L, colorizer.render_size)
     ab = inference.predict_ab(colorizer.generator, small[None])[0]
     lab = color.merge_lab(L, ab)
-    rgb_out = color.lab_to_rgb_in_gamut(lab)
-    return {
-        "decode": median_seconds(lambda: images.read_image(path), runs, clock),
-        "colour conversion": median_seconds(lambda: color.rgb_to_L(rgb), runs, clock)
-        + median_seconds(lambda: color.lab_to_rgb_in_gamut(lab), runs, clock),
-        "network": median_seconds(lambda: inference.predict_ab(colorizer.generator, small[None]), runs, clock),
-        "resize": median_seconds(lambda: inference.shrink_L(L, colorizer.render_size), runs, clock)
-        + median_seconds(lambda: color.merge_lab(L, ab), runs, clock),
-        "encode": median_seconds(lambda: image_writer.write_image(out / path.name, image_writer.to_uint8(rgb_out)), runs, clock),
-    }
+    rgb8 = color.lab_to_rgb8_in_gamut(lab)
+    steps = (lambda: images.read_image(path), lambda: picture.L,
+             lambda: inference.shrink_L(L, colorizer.render_size),
+             lambda: inference.predict_ab(colorizer.generator, small[None]), lambda: color.merge_lab(L, ab),
+             lambda: color.lab_to_rgb8_in_gamut(lab), lambda: image_writer.write_image(out / path.name, rgb8))
+    return {name: median_seconds(step, runs, clock) for name, step in zip(STAGES, steps)}
+
+
+# What each stage does per pixel, for docs/performance.md's profile.
+STAGES = ("decode", "L", "shrink", "network", "chroma resize + merge", "Lab -> sRGB8 + gamut", "encode")
 
 
 def network_ms(generators: dict[str, Callable[[torch.Tensor], torch.Tensor]], shape: tuple[int, int], runs: int,
@@ -129,8 +129,8 @@ def machine() -> str:
 
 def print_end_to_end(colorizer: inference.Colorizer, gray: np.ndarray, runs: int, clock: str) -> None:
     """The end-to-end table: one row per input size, with the CPU time and the stage split."""
-    click.echo("| input | end-to-end s | MP/s | CPU s | decode | colour conversion | network | resize | encode |")
-    click.echo("|---|---|---|---|---|---|---|---|---|")
+    click.echo("| input | end-to-end s | MP/s | CPU s | " + " | ".join(STAGES) + " |")
+    click.echo("|---|---|---|---|" + "---|" * len(STAGES))
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "out"
         for label, path in make_inputs(gray, Path(tmp)):

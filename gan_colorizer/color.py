@@ -7,7 +7,12 @@ constants 50 and 110.
 
 Conversion is OpenCV's float32 path (matches scikit-image within ~0.2 Lab units and is several times
 faster on full-resolution photos); OpenCV's 8-bit Lab is never used: it quantises a*b* to 1 unit.
+An 8-bit gray file's L comes from a 256-entry table of that same conversion (`gray_to_L`), and an
+8-bit output is rounded straight from OpenCV's result (`lab_to_rgb8_in_gamut`): the same numbers
+with fewer full-resolution passes (docs/performance.md).
 """
+import functools
+
 import cv2
 import numpy as np
 import torch
@@ -30,6 +35,22 @@ def lab_to_rgb(lab: np.ndarray) -> np.ndarray:
 def rgb_to_L(rgb: np.ndarray) -> np.ndarray:
     """(H, W, 3) sRGB in [0, 1] -> (H, W) float32 L, the lightness a grayscale print of it shows."""
     return np.ascontiguousarray(rgb_to_lab(rgb)[..., 0])  # a copy: a view would keep all of Lab alive
+
+
+@functools.cache
+def _gray_L_table() -> np.ndarray:
+    """(1, 256) float32: rgb_to_L of each 8-bit gray level, from the very conversion photos get."""
+    levels = np.arange(256, dtype=np.float32) / 255.0
+    return rgb_to_L(np.repeat(levels[None, :, None], 3, axis=2))
+
+
+def gray_to_L(gray: np.ndarray) -> np.ndarray:
+    """(H, W) uint8 gray -> (H, W) float32 L, equal to rgb_to_L of the same picture as RGB floats.
+
+    One table lookup (cv2.LUT) instead of decoding to three float channels and converting all of
+    them: 10 ms against ~200 for a 12 MP scan, the commonest input there is.
+    """
+    return cv2.LUT(gray, _gray_L_table())
 
 
 def normalize_L(L: np.ndarray | torch.Tensor):
@@ -60,6 +81,8 @@ def merge_lab(L: np.ndarray, ab: np.ndarray) -> np.ndarray:
     Returns (H, W, 3) float32 Lab.
     """
     height, width = L.shape
+    if not np.isfinite(ab.sum()):  # a broken network's NaN: gray there, before the resize spreads it
+        ab = np.nan_to_num(ab, nan=0.0, posinf=0.0, neginf=0.0)
     channels = [np.ascontiguousarray(ab[..., i], dtype=np.float32) for i in (0, 1)]
     if ab.shape[:2] != (height, width):  # per channel: cv2 resizes 1-channel planes much faster
         channels = [cv2.resize(c, (width, height), interpolation=cv2.INTER_LINEAR) for c in channels]
@@ -152,7 +175,7 @@ def lab_to_rgb_in_gamut(lab: np.ndarray) -> np.ndarray:
     with the gray of the same luminance just enough to come inside: luminance (so L) stays exact and
     the hue direction from white is kept; only chroma drops. Only pixels that came out clipped are
     examined again, so a photo costs one full conversion plus a little. Validation renders the same
-    way, so a val number scores the picture a user receives.
+    way, so a val number scores the picture a user receives. 8-bit outputs: `lab_to_rgb8_in_gamut`.
     """
     rgb = lab_to_rgb(lab)
     # Clipped pixels sit exactly on 0 or 1; in-gamut ones only rarely (pure black or white).
@@ -161,6 +184,23 @@ def lab_to_rgb_in_gamut(lab: np.ndarray) -> np.ndarray:
         outside, inside_rgb = _desaturate_into_gamut(np.take(lab.reshape(-1, 3), on_edge, axis=0))
         rgb.reshape(-1, 3)[on_edge[outside]] = inside_rgb
     return rgb
+
+
+def lab_to_rgb8_in_gamut(lab: np.ndarray) -> np.ndarray:
+    """(H, W, 3) Lab -> (H, W, 3) uint8 sRGB: `lab_to_rgb_in_gamut` rounded to 8 bits, in fewer passes.
+
+    OpenCV's float conversion already lands in [0, 1], so it is rounded at once (one saturating
+    pass), and the clipped pixels are found on the 8-bit picture: a clipped channel rounds to 0 or
+    255. That takes in every pixel the float search would (and some dark or bright ones inside
+    sRGB, which `_desaturate_into_gamut` leaves as they are), so the pixels match it to rounding.
+    """
+    rgb8 = cv2.convertScaleAbs(cv2.cvtColor(np.ascontiguousarray(lab, dtype=np.float32), cv2.COLOR_Lab2RGB),
+                               alpha=255.0)
+    on_edge = np.flatnonzero(cv2.inRange(rgb8, (1,) * 3, (254,) * 3) == 0)
+    if on_edge.size:
+        outside, inside_rgb = _desaturate_into_gamut(np.take(lab.reshape(-1, 3), on_edge, axis=0))
+        rgb8.reshape(-1, 3)[on_edge[outside]] = cv2.convertScaleAbs(inside_rgb, alpha=255.0)
+    return rgb8
 
 
 def _desaturate_into_gamut(lab: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -132,17 +132,14 @@ def _load(job: _Job, max_pixels: int, colorizer: Colorizer) -> _Loaded:
         colorizer.check_memory(*size, name=str(path), full_size_images=FULL_SIZE_IMAGES_IN_FLIGHT)
     picture = images.read_image(path)
     if size is None:
-        colorizer.check_memory(*picture.rgb.shape[:2], name=str(path), full_size_images=FULL_SIZE_IMAGES_IN_FLIGHT)
-    # Every 8th pixel each way tells a colour photo from a gray scan as well as all of them, 64x cheaper.
-    sample = images.Picture(rgb=picture.rgb[::8, ::8], alpha=None, bit_depth=picture.bit_depth)
-    # A contiguous copy: rgb_to_L's view would keep the whole (H, W, 3) Lab array alive while queued.
-    L = np.ascontiguousarray(color.rgb_to_L(picture.rgb))
+        colorizer.check_memory(*picture.size, name=str(path), full_size_images=FULL_SIZE_IMAGES_IN_FLIGHT)
+    L = picture.L
     if hints is not None:
         try:
             points.check_inside(hints.points, *L.shape)
         except ConfigError as err:
             raise ImageError(f"{job.hints}: {err}; move the point or remove it") from None
-    return _Loaded(L=L, alpha=picture.alpha, is_colour=not sample.is_gray, notes=picture.notes,
+    return _Loaded(L=L, alpha=picture.alpha, is_colour=not picture.is_gray, notes=picture.notes,
                    metadata=picture.metadata, hints=hints)
 
 
@@ -182,13 +179,18 @@ def _write(job: _Job, loaded: _Loaded, ab: np.ndarray, encoding: _Encoding, unsu
     """Merge, convert and encode one image (runs in a writer thread, beside the network); returns the
     note for colour points the photo's lightness could not hold (None when all arrived or there were none).
 
-    The float RGB of `Colorizer.render` before its 8-bit rounding: write_image rounds to 8 or 16 bits
-    alike (an 8-bit file has the API's pixels), so a 16-bit scan can come back 16-bit. unsure: the
-    (H, W) uint8 uncertainty map to write beside it, or None.
+    An 8-bit file gets `Colorizer.render`'s pixels, the API's; a 16-bit one (a 16-bit scan written
+    as PNG or TIFF) the float render before rounding, so it keeps its depth. unsure: the (H, W) uint8
+    uncertainty map to write beside it, or None.
     """
     if unsure is not None:
         image_writer.write_gray_png(uncertainty_path(job.target), unsure)
-    rgb = color.lab_to_rgb_in_gamut(color.merge_lab(loaded.L, ab))
+    lab = color.merge_lab(loaded.L, ab)
+    if image_writer.output_bit_depth(job.target, loaded.metadata, encoding.bit_depth) == 8:
+        rgb = color.lab_to_rgb8_in_gamut(lab)
+    else:
+        rgb = color.lab_to_rgb_in_gamut(lab)
+    del lab  # 12 bytes a pixel, no longer needed while the file is encoded
     image_writer.write_image(job.target, rgb, loaded.alpha, quality=encoding.quality, metadata=loaded.metadata,
                              bit_depth=encoding.bit_depth)
     wanted = loaded.hints.points if loaded.hints is not None else ()

@@ -6,11 +6,13 @@ Pillow for JPEG, and the only one of the two that keeps 16-bit colour. PNGs are 
 unless 16-bit colour, because OpenCV's libpng prints its warnings and errors straight to stderr
 (16-bit colour PNGs reach it without their ancillary chunks, so only a corrupt one can make it
 print); formats OpenCV lacks (TGA, PCX, QOI) fall back to Pillow. This module and image_writer are
-the only ones that know OpenCV orders channels BGR. Every decoded image comes back as `rgb` float32
-(H, W, 3) in [0, 1] plus an optional `alpha` float32 (H, W) in [0, 1], turned upright by its EXIF
-orientation; gray files give three equal channels, so a gray file and the same picture saved as RGB
-give the same L. Only a file's first frame or page is decoded; `Picture.notes` says when there were more.
+the only ones that know OpenCV orders channels BGR. Every decoded image comes back as its `pixels`
+as decoded (gray or RGB, 8/16-bit or float) plus an optional `alpha` float32 (H, W) in [0, 1],
+turned upright by its EXIF orientation; `Picture.rgb` gives float32 (H, W, 3) in [0, 1] on demand
+(gray files give three equal channels, so a gray file and the same picture saved as RGB give the
+same L) and `Picture.L` the lightness, from a table for an 8-bit gray file. Only a file's first frame or page is decoded; `Picture.notes` says when there were more.
 """
+import functools
 import io
 import re
 import struct
@@ -23,6 +25,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
+from gan_colorizer import color
 from gan_colorizer.errors import DataError, ImageError
 from gan_colorizer.metadata import ORIENTATION, Metadata, png_chunks, read_metadata
 
@@ -65,14 +68,17 @@ cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
 
 @dataclass
 class Picture:
-    """A decoded image. rgb: (H, W, 3) float32 in [0, 1]; alpha: (H, W) float32 in [0, 1] or None.
+    """A decoded image: its pixels as decoded, upright, and what to tell the user about them.
 
-    notes: one-line remarks for the user about what decoding left out (later frames or pages,
-    unreadable metadata, damage); a folder run prints each as `path: note: ...`.
+    pixels: (H, W) gray or (H, W, 3) RGB; uint8, uint16 or float32 (full scale 255, 65535 or 1).
+    Kept as decoded because most inputs are 8-bit gray scans, whose L is one table lookup: three
+    float channels would cost 12 bytes a pixel and a conversion of each. alpha: (H, W) float32 in
+    [0, 1] or None. notes: one-line remarks for the user about what decoding left out (later frames
+    or pages, unreadable metadata, damage); a folder run prints each as `path: note: ...`.
     metadata: what to carry into the output (`write_image(..., metadata=picture.metadata)`).
     """
 
-    rgb: np.ndarray
+    pixels: np.ndarray
     alpha: np.ndarray | None
     bit_depth: int
     reduced: int = 1  # the file is this many times larger per side (JPEG DCT-scaled decoding)
@@ -81,10 +87,36 @@ class Picture:
     metadata: Metadata = field(default_factory=Metadata)
 
     @property
+    def size(self) -> tuple[int, int]:
+        """(height, width)."""
+        return self.pixels.shape[0], self.pixels.shape[1]
+
+    @functools.cached_property
+    def rgb(self) -> np.ndarray:
+        """(H, W, 3) float32 sRGB in [0, 1]; gray pixels give three equal channels."""
+        scaled = self.pixels.astype(np.float32) / _FULL_SCALE[self.pixels.dtype]
+        np.clip(scaled, 0.0, 1.0, out=scaled)
+        return cv2.cvtColor(scaled, cv2.COLOR_GRAY2RGB) if scaled.ndim == 2 else scaled
+
+    @property
+    def L(self) -> np.ndarray:
+        """(H, W) float32 lightness in [0, 100], the same number either way it is computed."""
+        if self.pixels.ndim == 2 and self.pixels.dtype == np.uint8:
+            return color.gray_to_L(self.pixels)
+        return color.rgb_to_L(self.rgb)
+
+    @property
     def is_gray(self) -> bool:
-        """True when all three channels agree to within 8-bit rounding (a gray or sepia-free scan)."""
-        spread = self.rgb.max(axis=2) - self.rgb.min(axis=2)
-        return bool(np.percentile(spread, 99) <= 2.0 / 255.0)
+        """True when all three channels agree to within 8-bit rounding (a gray or sepia-free scan).
+
+        Judged on about 64K pixels spread over the picture: as good as all of them, and cheap.
+        """
+        if self.pixels.ndim == 2:
+            return True
+        step = max(1, int((self.pixels.shape[0] * self.pixels.shape[1] / 65536) ** 0.5))
+        sample = self.pixels[::step, ::step].astype(np.float32)
+        spread = sample.max(axis=2) - sample.min(axis=2)
+        return bool(np.percentile(spread, 99) <= 2.0 * _FULL_SCALE[self.pixels.dtype] / 255.0)
 
 
 def is_image_name(name: str) -> bool:
@@ -320,24 +352,21 @@ def _to_picture(pixels: np.ndarray, name: str, channel_order: str) -> Picture:
     """A decoder's array (gray, gray+alpha, colour, colour+alpha; 8/16-bit or float) -> Picture."""
     if pixels.dtype not in _FULL_SCALE:
         raise ImageError(f"{name}: unsupported pixel type {pixels.dtype}")
-    scaled = pixels.astype(np.float32) / _FULL_SCALE[pixels.dtype]
-    np.clip(scaled, 0.0, 1.0, out=scaled)
-    if scaled.ndim == 2:
-        scaled = scaled[..., None]
-    channels = scaled.shape[2]
+    channels = 1 if pixels.ndim == 2 else pixels.shape[2]
+    if channels not in (1, 2, 3, 4):
+        raise ImageError(f"{name}: unsupported number of channels ({channels})")
     alpha = None
     if channels in (2, 4):
-        alpha = np.ascontiguousarray(scaled[..., -1])
-        scaled = scaled[..., :-1]
-    if channels in (1, 2):
-        rgb = cv2.cvtColor(np.ascontiguousarray(scaled[..., 0]), cv2.COLOR_GRAY2RGB)
-    elif channels in (3, 4) and channel_order == "BGR":
-        rgb = cv2.cvtColor(np.ascontiguousarray(scaled), cv2.COLOR_BGR2RGB)
-    elif channels in (3, 4):
-        rgb = np.ascontiguousarray(scaled)
+        alpha = np.clip(pixels[..., -1].astype(np.float32) / _FULL_SCALE[pixels.dtype], 0.0, 1.0)
+    if channels == 1:
+        colour = pixels.reshape(pixels.shape[:2])
+    elif channels == 2:
+        colour = np.ascontiguousarray(pixels[..., 0])
+    elif channel_order == "BGR":
+        colour = cv2.cvtColor(pixels, cv2.COLOR_BGRA2RGB if channels == 4 else cv2.COLOR_BGR2RGB)
     else:
-        raise ImageError(f"{name}: unsupported number of channels ({channels})")
-    return Picture(rgb=rgb, alpha=alpha, bit_depth=_bit_depth(pixels))
+        colour = np.ascontiguousarray(pixels[..., :3])
+    return Picture(pixels=colour, alpha=alpha, bit_depth=_bit_depth(pixels))
 
 
 def read_image(path: Path, reduce: int = 1, *, max_pixels: int | None = None) -> Picture:

@@ -165,6 +165,14 @@ def array_to_rgb(image: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(np.broadcast_to(rgb, (*rgb.shape[:2], 3)))
 
 
+def array_to_L(image: np.ndarray) -> np.ndarray:
+    """A numpy image as users hold it (see `array_to_rgb`) -> (H, W) float32 L; an 8-bit gray one by table."""
+    image = np.asarray(image)
+    if image.dtype == np.uint8 and image.ndim == 2 and min(image.shape) >= 1:
+        return color_module.gray_to_L(image)
+    return color_module.rgb_to_L(array_to_rgb(image))
+
+
 def _checked_float_rgb(rgb: np.ndarray) -> np.ndarray:
     """(H, W, C) float in [0, 1] -> float32, clipped; ImageError for NaN or values of another scale."""
     low, high = float(rgb.min()), float(rgb.max())  # NaN propagates through both
@@ -300,7 +308,7 @@ class Colorizer:
         """
         request = moods.control(mood, color, reference, strength, learned, temperature)
         wanted = self.checked_points(points)
-        return self.colorize(self._input_rgb(image), request, wanted, self.checked_vividness(vividness))
+        return self.colorize(self._input_image(image), request, wanted, self.checked_vividness(vividness))
 
     def checked_vividness(self, vividness: float | None) -> float | None:
         """A vividness as given (None stays None); ConfigError outside [0, 1] or for a model without a
@@ -349,20 +357,20 @@ class Colorizer:
                               "use the bundled model or one trained with points")
         return point_module.parse_points(points)
 
-    def _input_rgb(self, image: np.ndarray | Path | str) -> np.ndarray:
-        """A path or an array -> (H, W, 3) float32 rgb in [0, 1], after the memory check.
+    def _input_image(self, image: np.ndarray | Path | str) -> np.ndarray:
+        """A path or an array -> an array `array_to_L` takes, after the memory check.
 
         An array is checked from its shape, before any full-size copy; a file after decoding (the
         decoder is what tells its size; the folder runner checks file headers instead).
         """
         if isinstance(image, str | Path):
-            rgb = images.read_image(Path(image)).rgb
-            self.check_memory(*rgb.shape[:2], name=str(image))
-            return rgb
+            picture = images.read_image(Path(image))
+            self.check_memory(*picture.size, name=str(image))
+            return picture.pixels if picture.pixels.dtype != np.float32 else picture.rgb  # the latter clipped
         image = np.asarray(image)
         if image.ndim in (2, 3):
             self.check_memory(*image.shape[:2])
-        return array_to_rgb(image)
+        return image
 
     def check_memory(self, height: int, width: int, name: str = "image", full_size_images: int = 1) -> None:
         """Refuse, before allocating anything, an (height, width) image that needs more memory than is free.
@@ -389,7 +397,7 @@ class Colorizer:
 
         Each report's `note()` is a one-line message when the photo could not hold the request.
         """
-        L = color_module.rgb_to_L(array_to_rgb(image))
+        L = array_to_L(image)
         prediction = self.predict([L], request, None if points is None else [points], vividness)[0]
         rgb8 = self.render(L, prediction.ab)
         return rgb8, prediction.control, self.points_report(rgb8, points)
@@ -455,4 +463,4 @@ class Colorizer:
     @staticmethod
     def render(L: np.ndarray, ab: np.ndarray) -> np.ndarray:
         """(H, W) L and (h, w, 2) a*b* -> (H, W, 3) uint8 sRGB whose L is the given one, up to 8-bit rounding."""
-        return image_writer.to_uint8(color_module.lab_to_rgb_in_gamut(color_module.merge_lab(L, ab)))
+        return color_module.lab_to_rgb8_in_gamut(color_module.merge_lab(L, ab))

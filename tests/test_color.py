@@ -42,3 +42,44 @@ def test_colourfulness_gray_is_zero_and_colour_is_not(chelsea_48x40):
     gray = np.repeat(chelsea_48x40.mean(axis=2, keepdims=True), 3, axis=2)
     assert color.colourfulness(gray) < 1e-6
     assert color.colourfulness(chelsea_48x40) > 10
+
+
+def _examples() -> list:
+    from pathlib import Path
+    return sorted((Path(__file__).resolve().parents[1] / "examples").glob("*.jpg"))
+
+
+def test_an_8_bit_gray_file_gets_the_float_paths_L_from_its_table():
+    """gray_to_L is a lookup of the very conversion a float RGB image gets: equal numbers, every level."""
+    from gan_colorizer import images
+    levels = np.arange(256, dtype=np.uint8).reshape(16, 16)
+    np.testing.assert_array_equal(color.gray_to_L(levels), color.rgb_to_L(np.repeat(levels[..., None] / 255.0, 3, axis=2)))
+    for path in _examples():
+        picture = images.read_image(path)
+        assert picture.pixels.ndim == 2 and picture.pixels.dtype == np.uint8  # the table path is taken
+        np.testing.assert_array_equal(picture.L, color.rgb_to_L(picture.rgb))
+
+
+def test_the_8_bit_render_is_the_float_render_rounded_on_the_examples():
+    """No pixel of the examples moves by more than one 8-bit level against the float render (issue 23),
+    with chroma strong enough that many pixels leave sRGB and go through the gamut mapping."""
+    from gan_colorizer import image_writer, images
+    rng = np.random.default_rng(0)
+    for path in _examples():
+        L = images.read_image(path).L
+        ab = rng.uniform(-90, 90, (L.shape[0] // 16 + 1, L.shape[1] // 16 + 1, 2)).astype(np.float32)
+        lab = color.merge_lab(L, ab)
+        reference = image_writer.to_uint8(color.lab_to_rgb_in_gamut(lab))
+        fast = color.lab_to_rgb8_in_gamut(lab)
+        assert fast.dtype == np.uint8 and fast.shape == reference.shape
+        assert np.abs(fast.astype(int) - reference).max() <= 1
+        rendered = color.lab_to_rgb(lab)
+        assert (np.abs(color.rgb_to_L(reference / 255.0) - L) > 2).mean() < 0.01  # gamut mapping kept L
+        assert (np.abs(color.rgb_to_L(rendered) - L) > 2).mean() > 0.05  # where clipping alone would not
+
+
+def test_a_network_nan_renders_gray_not_garbage():
+    L = np.full((8, 8), 50.0, np.float32)
+    ab = np.full((2, 2, 2), np.nan, np.float32)
+    rgb8 = color.lab_to_rgb8_in_gamut(color.merge_lab(L, ab))
+    assert np.ptp(rgb8.astype(int), axis=2).max() <= 1  # gray: all three channels alike

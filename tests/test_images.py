@@ -397,6 +397,19 @@ def test_sixteen_bit_input_gives_sixteen_bit_output_where_the_format_holds_it(tm
         image_writer.write_image(tmp_path / "out16.jpg", picture.rgb, bit_depth=16)
 
 
+def test_jpeg_pixels_are_pillows_with_the_metadata_segments_lent(tmp_path):
+    """JPEGs are encoded by OpenCV (faster) with Pillow's metadata segments: the pixels a reader decodes
+    are those Pillow's encoder gives at the same quality (test_metadata_is_carried_to_the_output checks
+    the metadata)."""
+    rgb = np.ascontiguousarray(skdata.astronaut()[:96, :120])
+    ours = tmp_path / "out.jpg"
+    image_writer.write_image(ours, rgb, quality=90, metadata=images.decode_image(_photographers_jpeg(), "in.jpg").metadata)
+    pillows = io.BytesIO()
+    Image.fromarray(rgb).save(pillows, "JPEG", quality=90)
+    with Image.open(ours) as written, Image.open(pillows) as expected:
+        np.testing.assert_array_equal(np.asarray(written), np.asarray(expected))
+
+
 def test_jpeg_quality_sets_file_size(tmp_path, chelsea_48x40):
     sizes = []
     for quality in (40, 95):

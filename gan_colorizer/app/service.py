@@ -204,11 +204,11 @@ class PhotoService:
         self.check_upload_size(name, len(data))
         picture = images.decode_image(data, name, max_pixels=self.max_pixels)  # refused from the header
         self._controls(settings)  # a bad look is refused before anything is kept
-        height, width = picture.rgb.shape[:2]
+        height, width = picture.size
         photo = Photo(name=name, width=width, height=height, is_colour_input=not picture.is_gray,
                       has_alpha=picture.alpha is not None, folder=self._folder / secrets.token_hex(8))
         photo.folder.mkdir()
-        L = color.rgb_to_L(picture.rgb)
+        L = picture.L
         np.save(photo.folder / "L.npy", L)
         if picture.alpha is not None:
             np.save(photo.folder / "alpha.npy", picture.alpha)
