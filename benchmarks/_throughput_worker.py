@@ -1,11 +1,10 @@
 """One timing of bench_throughput.py in a process of its own, so that each code tree and size gets its own
-peak memory: `PYTHONPATH=TREE python _throughput_worker.py CHECKPOINT PHOTO RUNS` prints one JSON line.
+peak memory (what colorizing adds to the process once the model is loaded and warm; Linux only): `PYTHONPATH=TREE python _throughput_worker.py CHECKPOINT PHOTO RUNS` prints one JSON line.
 
 Uses only `Colorizer.from_checkpoint` and `folder.colorize_folder`, which every tree compared has, so
 the tree on PYTHONPATH (today's code or a baseline checkout) is the one timed.
 """
 import json
-import resource
 import statistics
 import sys
 import tempfile
@@ -16,6 +15,12 @@ import gan_colorizer
 from gan_colorizer import folder, inference
 
 
+def _status_mb(field: str) -> float:
+    """A memory figure of this process from /proc/self/status (Linux), in MB."""
+    line = next(line for line in Path("/proc/self/status").read_text().splitlines() if line.startswith(field + ":"))
+    return int(line.split()[1]) / 1024
+
+
 def main(checkpoint: str, photo: str, runs: int) -> None:
     colorizer = inference.Colorizer.from_checkpoint(Path(checkpoint))
     with tempfile.TemporaryDirectory() as tmp:
@@ -24,8 +29,10 @@ def main(checkpoint: str, photo: str, runs: int) -> None:
             folder.colorize_folder(Path(photo), Path(tmp), colorizer)
             return time.perf_counter() - start
         colorize()  # warm-up: oneDNN picks its kernels for a new shape on the first call
+        rss_mb = _status_mb("VmRSS")
+        Path("/proc/self/clear_refs").write_text("5")  # Linux: the peak (VmHWM) restarts from the RSS now
         seconds = statistics.median(colorize() for _ in range(runs))
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+    peak_mb = _status_mb("VmHWM") - rss_mb
     print(json.dumps({"seconds": seconds, "peak_mb": peak_mb, "package": str(Path(gan_colorizer.__file__).parent)}))
 
 

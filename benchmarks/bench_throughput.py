@@ -4,7 +4,7 @@
     python benchmarks/bench_throughput.py --baseline ../baseline [--photos 50] [--runs 3]
 
 1. One photo end to end (read, colorize, write through `folder.colorize_folder`, model loaded) at 2 MP
-   and 12 MP: median seconds of `--runs` after a warm-up, and the process's peak RSS, each tree and
+   and 12 MP: median seconds of `--runs` after a warm-up, and the peak RSS those runs add, each tree and
    size in a fresh process (benchmarks/_throughput_worker.py with that tree on PYTHONPATH). The trees
    take turns, so a change in the machine's load hits both.
 2. A folder of `--photos` 12 MP gray JPEGs through each tree's `tools/colorize.py`, on one process and
@@ -88,7 +88,7 @@ def main(baseline: Path | None, photo: Path | None, checkpoint: Path, photos: in
                + ", ".join(f"{name} {tree}" for name, tree in trees.items()) + "\n")
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        click.echo("| input | " + " | ".join(f"{name} s | {name} peak MB" for name in trees) + " |")
+        click.echo("| input | " + " | ".join(f"{name} s | {name} peak MB added" for name in trees) + " |")
         click.echo("|---|" + "---|---|" * len(trees))
         for label, pixels in SIZES:
             path = make_photo(gray, pixels, tmp / f"{label.replace(' ', '')}.jpg")
