@@ -6,7 +6,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # Lower index = lower layer. A module may import only modules with a smaller index.
 ORDER = ["errors", "assets", "mood_names", "config", "runtime", "progress", "memory", "color", "metadata", "images", "image_writer", "degrade", "models",
          "losses", "data", "loaders", "feature_metrics", "metrics", "mood", "hint", "points", "hint_file", "checkpoint", "visual",
-         "validation", "onnx_backend", "inference", "folder", "app", "control_scores", "evaluate", "training_setup", "train", "adversarial", "cli"]
+         "validation", "onnx_backend", "inference", "folder", "video", "video_metrics", "app", "control_scores", "evaluate", "training_setup", "train", "adversarial", "cli"]
 
 
 def _layer(module: str) -> int | None:

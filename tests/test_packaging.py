@@ -119,11 +119,12 @@ def test_a_colorizing_install_leaves_the_training_stack_to_the_train_extra():
     parser = configparser.ConfigParser()
     parser.read(ROOT / "setup.cfg")
     lean = _requirement_names(parser["options"]["install_requires"])
-    extras = {name: _requirement_names(parser["options.extras_require"][name]) for name in ("train", "onnx")}
+    extras = {name: _requirement_names(parser["options.extras_require"][name]) for name in ("train", "onnx", "video")}
     owners = importlib.metadata.packages_distributions()
     assert extras["train"] == {owners[module][0].lower() for module in cli.TRAIN_MODULES}
     assert not lean & extras["train"]
-    assert _requirement_names((ROOT / "requirements.txt").read_text()) == lean | extras["train"] | extras["onnx"] | {"pytest"}
+    everything = lean | extras["train"] | extras["onnx"] | extras["video"] | {"pytest"}
+    assert _requirement_names((ROOT / "requirements.txt").read_text()) == everything
 
 
 def test_colorizing_runs_without_the_training_stack():

@@ -87,6 +87,12 @@ def check_options(render_size: int, max_render_size: int, out_format: str | None
               help="From the calm colours (0) to the colour distribution's vivid ones (1), added where the model is "
                    "sure; for a model with a colour-distribution head (checkpoints/README.md says whether the bundled "
                    "one has it); default: the model's own.")
+@click.option("--crf", default=18, show_default=True, type=click.IntRange(0, 51),
+              help="Videos: quality as FFmpeg's x264 takes it, 0 (lossless) to 51; 18 looks like the input.")
+@click.option("--codec", default="libx264", show_default=True,
+              help="Videos: FFmpeg encoder of the colour frames (libx264, libx265, libvpx-vp9, ...).")
+@click.option("--preset", default="veryfast", show_default=True,
+              help="Videos: the encoder's speed/size preset (x264: ultrafast ... veryslow).")
 @click.option("--save-uncertainty", is_flag=True,
               help="Also write <name>.uncertainty.png beside each output: white where the model is unsure of the "
                    "colour (where a colour point helps most).")
@@ -94,9 +100,11 @@ def main(src: Path, dst: Path, checkpoint: Path | None, backend: str | None, ren
          out_format: str | None, skip_existing: bool, max_pixels: int, jpeg_quality: int, bit_depth: str,
          device: str, progress_interval: float, mood_name: str | None, target_color: str | None,
          reference: Path | None, temperature: float | None, strength: float, shift: bool, hints: Path | None,
-         vividness: float | None, save_uncertainty: bool) -> None:
-    """Colorize an image or every image under a folder into --out, each at its own resolution."""
-    from gan_colorizer import folder, inference, mood, runtime  # torch: not needed for --help
+         vividness: float | None, crf: int, codec: str, preset: str, save_uncertainty: bool) -> None:
+    """Colorize an image or a video, or every image and video under a folder, into --out, each at its own
+    resolution. A video's colour holds still along the motion; its audio and subtitles are copied
+    (needs pip install 'gan-colorizer[video]'); `--out film.mp4` names the output of one video."""
+    from gan_colorizer import folder, images, inference, mood, runtime, video  # torch: not needed for --help
 
     try:
         check_options(render_size, max_render_size, out_format, bit_depth)
@@ -105,12 +113,18 @@ def main(src: Path, dst: Path, checkpoint: Path | None, backend: str | None, ren
                                    temperature=temperature)
             colorizer = inference.Colorizer.from_checkpoint(checkpoint, run_device, render_size, backend=backend,
                                                             vividness=vividness)
-            report = folder.colorize_folder(src, dst, colorizer, request, out_format=out_format,
-                                            skip_existing=skip_existing, max_pixels=max_pixels,
-                                            jpeg_quality=jpeg_quality,
-                                            bit_depth=None if bit_depth == "same" else int(bit_depth),
-                                            progress_interval=progress_interval, hints=hints,
-                                            save_uncertainty=save_uncertainty)
+            films = video.plan_videos(src, dst)
+            has_photos = (images.is_image_name(src.name) if src.is_file()
+                          else any(p.is_file() and images.is_image_name(p.name) for p in src.rglob("*")))
+            report = (folder.colorize_folder(src, dst, colorizer, request, out_format=out_format,
+                                             skip_existing=skip_existing, max_pixels=max_pixels,
+                                             jpeg_quality=jpeg_quality,
+                                             bit_depth=None if bit_depth == "same" else int(bit_depth),
+                                             progress_interval=progress_interval, hints=hints,
+                                             save_uncertainty=save_uncertainty)
+                      if has_photos or not films else folder.FolderReport())
+            film_reports, film_skips = ([], []) if report.interrupted or not films else video.colorize_videos(
+                films, colorizer, request, video.VideoEncoding(codec, crf, preset), progress_interval)
     except ColorizerError as err:
         raise cli.fail(err) from None
     except KeyboardInterrupt:  # before the folder runner took over Ctrl-C: nothing was written yet
@@ -119,6 +133,10 @@ def main(src: Path, dst: Path, checkpoint: Path | None, backend: str | None, ren
         raise SystemExit(130) from None
     if not runtime.world().is_main:
         raise SystemExit(130 if report.interrupted else 1 if report.skipped else 0)
+    if any(film.interrupted for film in film_reports):
+        film = next(film for film in film_reports if film.interrupted)
+        click.echo(f"interrupted: {film.source} stopped after {film.frames} frames; its partial output was removed")
+        raise SystemExit(130)
     if report.interrupted:
         again = " again" if skip_existing else " with --skip-existing"
         click.echo(f"interrupted: {report.written + report.existing} of {report.total} written into {dst}; "
@@ -126,6 +144,9 @@ def main(src: Path, dst: Path, checkpoint: Path | None, backend: str | None, ren
         raise SystemExit(130)
     extras = [f"{report.existing} already there" if report.existing else "",
               f"{report.colour_inputs} colour input(s) colorized from their lightness" if report.colour_inputs else ""]
-    click.echo("; ".join([f"{report.written} image(s) colorized into {dst}", *filter(None, extras)]))
-    if report.skipped:
-        raise click.ClickException(f"{len(report.skipped)} file(s) skipped; reasons printed above")
+    if report.total or not films:
+        click.echo("; ".join([f"{report.written} image(s) colorized into {dst}", *filter(None, extras)]))
+    for film in film_reports:
+        click.echo(film.line())
+    if report.skipped or film_skips:
+        raise click.ClickException(f"{len(report.skipped) + len(film_skips)} file(s) skipped; reasons printed above")

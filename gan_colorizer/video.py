@@ -1,0 +1,336 @@
+"""Colorize a video file: frames decoded by FFmpeg through PyAV, colour carried along optical flow so that
+it holds still where the scene does, frames encoded again with the audio and subtitle streams copied.
+
+Per-frame colouring flickers: the network's a*b* for a wall or a face changes a little with every
+grain of film and every step of motion. `StableChroma` warps the previous output's a*b* onto the new
+frame along OpenCV's DIS flow (computed on the gray frames at the network's working size, where the
+a*b* live), keeps it where a forward-backward check and the lightness agree, and blends in the new
+prediction elsewhere and a little everywhere, so that drift is corrected; a cut (a jump in lightness,
+or flow that no longer explains the frame) starts afresh. L stays each frame's own. Memory holds a
+few frames whatever the length: frames stream from the decoder to the encoder in small batches.
+
+Needs the `video` extra (PyAV, which ships FFmpeg with libx264). Output: H.264 in MP4 by default,
+`--crf` and `--codec` as FFmpeg names them; the frame count, rate and timestamps are the input's.
+"""
+import os
+import signal
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+from tqdm import tqdm
+
+from gan_colorizer import color, progress, runtime
+from gan_colorizer.errors import ConfigError, ImageError
+from gan_colorizer.inference import Colorizer, shrink_L
+from gan_colorizer.mood import Control
+
+VIDEO_SUFFIXES = (".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".mpg", ".mpeg", ".ts", ".mts", ".wmv",
+                  ".flv", ".ogv", ".3gp")
+BATCH = 4  # frames per network call: their predictions do not depend on each other
+
+
+def is_video_name(name: str) -> bool:
+    return name.lower().endswith(VIDEO_SUFFIXES)
+
+
+def _av():
+    """PyAV, or a one-line ConfigError saying how to install it."""
+    try:
+        import av
+    except ImportError:
+        raise ConfigError("video needs PyAV: pip install 'gan-colorizer[video]' (or pip install av)") from None
+    return av
+
+
+@dataclass(frozen=True)
+class VideoEncoding:
+    """How the output is encoded, in FFmpeg's terms. crf: 0 (lossless) .. 51, lower is better; x264's
+    default is 23, 18 looks like the input. preset: x264's speed/size trade ('veryfast' keeps a 2-core
+    CPU on the network rather than on the encoder)."""
+
+    codec: str = "libx264"
+    crf: int = 18
+    preset: str = "veryfast"
+
+
+@dataclass
+class VideoReport:
+    """What one video run did, for the closing lines."""
+
+    source: Path
+    frames: int = 0  # frames written
+    expected: int = 0  # frames the container announces (0: unknown)
+    cuts: int = 0  # shots started afresh after the first
+    notes: list[str] = field(default_factory=list)
+    interrupted: bool = False
+
+    def line(self) -> str:
+        of = f" of {self.expected}" if self.expected else ""
+        return f"{self.source}: {self.frames}{of} frames, {self.cuts + 1 if self.frames else 0} shots"
+
+
+class StableChroma:
+    """Makes per-frame a*b* hold still where the scene does, at the network's working size.
+
+    carry: the share of the flow-warped previous colour kept where the flow is trusted; the rest is the
+    new prediction, which pulls drift back toward what the network sees (0.8 averages out about two
+    thirds of per-frame jitter). tolerance: lightness difference (L units) between a pixel and the
+    warped previous frame at which trust falls to 1/e (a flash, or flow gone astray). A cut is a mean
+    lightness jump above `cut_change` or fewer than `cut_share` of the pixels with trusted flow.
+    """
+
+    def __init__(self, carry: float = 0.8, tolerance: float = 8.0, cut_change: float = 10.0,
+                 cut_share: float = 0.3) -> None:
+        self.carry, self.tolerance, self.cut_change, self.cut_share = carry, tolerance, cut_change, cut_share
+        self.flow = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_FAST)
+        self.previous: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # gray uint8, L, ab
+
+    def __call__(self, L: np.ndarray, ab: np.ndarray) -> tuple[np.ndarray, bool]:
+        """(h, w) L in [0, 100] and the network's (h, w, 2) a*b* -> the a*b* to render, and whether a new
+        shot started here (the first frame included)."""
+        gray = cv2.convertScaleAbs(L, alpha=255.0 / 100.0)
+        stable, new_shot = ab, True
+        if self.previous is not None and np.abs(L - self.previous[1]).mean() <= self.cut_change:
+            weight = self.trust(gray, L)
+            if weight is not None:
+                stable = (weight[..., None] * self.warped[0] + (1.0 - weight[..., None]) * ab).astype(np.float32)
+                new_shot = False
+        self.previous = (gray, L, stable)
+        return stable, new_shot
+
+    def trust(self, gray: np.ndarray, L: np.ndarray) -> np.ndarray | None:
+        """(h, w) weight in [0, carry] of the warped previous colour (kept in self.warped), or None at a cut."""
+        gray_before, L_before, ab_before = self.previous
+        height, width = gray.shape
+        forward = self.flow.calc(gray, gray_before, None)  # gray(x) ~ gray_before(x + forward(x))
+        backward = self.flow.calc(gray_before, gray, None)
+        xs, ys = np.meshgrid(np.arange(width, dtype=np.float32), np.arange(height, dtype=np.float32))
+        map_x, map_y = xs + forward[..., 0], ys + forward[..., 1]
+        warp = lambda image: cv2.remap(image, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)  # noqa: E731
+        back = warp(backward)
+        # Forward-backward consistency (Ruder et al. 2016): a pixel whose two flows do not cancel is
+        # occluded or mismatched.
+        agree = ((forward + back) ** 2).sum(axis=2) <= 0.01 * ((forward ** 2).sum(axis=2) + (back ** 2).sum(axis=2)) + 0.5
+        agree &= (map_x >= 0) & (map_x <= width - 1) & (map_y >= 0) & (map_y <= height - 1)
+        if agree.mean() < self.cut_share:
+            return None
+        self.warped = (warp(ab_before),)
+        lightness = np.exp(-((L - warp(L_before)) / self.tolerance) ** 2)
+        return self.carry * agree * lightness
+
+
+def _open_input(av, path: Path):
+    """The opened container and its first video stream; one-line ImageErrors for what is not a video."""
+    try:
+        container = av.open(str(path))
+    except (av.error.FFmpegError, ValueError, OSError) as err:
+        raise ImageError(f"{path}: not a readable video ({_reason(err)})") from None
+    if not container.streams.video:
+        kinds = sorted({stream.type for stream in container.streams}) or ["no streams"]
+        container.close()
+        raise ImageError(f"{path}: no video stream (it holds {', '.join(kinds)})")
+    stream = container.streams.video[0]
+    if stream.codec_context is None or stream.codec_context.width == 0:
+        container.close()
+        raise ImageError(f"{path}: its video stream cannot be decoded here (codec {stream.codec.name})")
+    stream.thread_type = "AUTO"
+    return container, stream
+
+
+def _reason(err: Exception) -> str:
+    return str(getattr(err, "strerror", None) or err).splitlines()[0].strip() or type(err).__name__
+
+
+def _frames(av, container, video, copied: dict, report: VideoReport) -> Iterator[tuple[object, object]]:
+    """('frame', VideoFrame) in display order and ('packet', Packet) of the streams copied, as demuxed.
+
+    A damaged packet is skipped with a note, as FFmpeg's own command line does; a file that ends
+    early ends the iteration (the report's frame count says where).
+    """
+    damaged = 0
+    demuxer = container.demux(video, *copied)
+    while True:
+        try:
+            packet = next(demuxer)
+        except StopIteration:
+            break
+        except (av.error.FFmpegError, MemoryError) as err:
+            report.notes.append(f"the file is damaged after frame {report.frames} ({_reason(err)}): stopped there")
+            break
+        if packet.stream in copied:
+            if packet.dts is not None and packet.size:
+                yield "packet", packet
+            continue
+        try:
+            frames = packet.decode()
+        except av.error.FFmpegError:
+            damaged += 1
+            continue
+        for frame in frames:
+            yield "frame", frame
+    if damaged:
+        report.notes.append(f"{damaged} damaged video packets skipped")
+
+
+def _output_streams(av, output, video, copied_from: list, encoding: VideoEncoding, size: tuple[int, int],
+                    report: VideoReport) -> tuple[object, dict]:
+    """The encoded video stream and {input stream: output stream} for the audio and subtitles copied."""
+    try:
+        stream = output.add_stream(encoding.codec, rate=video.average_rate or video.guessed_rate or 25)
+    except (av.error.FFmpegError, ValueError) as err:
+        raise ConfigError(f"--codec {encoding.codec}: {_reason(err)}") from None
+    stream.height, stream.width = size
+    stream.pix_fmt = "yuv420p"
+    stream.time_base = video.time_base
+    stream.codec_context.time_base = video.time_base
+    stream.options = {"crf": str(encoding.crf), "preset": encoding.preset}
+    copied = {}
+    for source in copied_from:
+        try:
+            copied[source] = output.add_stream_from_template(source)
+        except (av.error.FFmpegError, ValueError) as err:
+            report.notes.append(f"{source.type} stream {source.index} ({source.codec_context.name}) not copied: "
+                                f"{_reason(err)}; an .mkv output holds nearly every kind")
+    return stream, copied
+
+
+def colorize_video(src: Path, dst: Path, colorizer: Colorizer, request: Control | None = None, *,
+                   encoding: VideoEncoding = VideoEncoding(), stable: bool = True,
+                   progress_interval: float = progress.DEFAULT_INTERVAL, shown: bool = True) -> VideoReport:
+    """Colorize the video `src` into the file `dst` (written as `.dst.part` and renamed when complete).
+
+    Raises ImageError (one line) for a file that is not a video or holds no video stream, ConfigError
+    for an encoder that is missing or refuses the settings. Ctrl-C or SIGTERM stops after the frame
+    being encoded: the partial output is removed and the report says how far it got. stable=False
+    colours each frame on its own (the baseline `evaluate --video` compares with).
+    """
+    av = _av()
+    src, dst = Path(src), Path(dst)
+    if src.resolve() == dst.resolve():
+        raise ConfigError(f"--out {dst} would overwrite --in {src}; choose another output file")
+    container, video = _open_input(av, src)
+    report = VideoReport(src, expected=video.frames)
+    height, width = video.codec_context.height // 2 * 2, video.codec_context.width // 2 * 2  # 4:2:0 needs even
+    if (height, width) != (video.codec_context.height, video.codec_context.width):
+        report.notes.append(f"{video.codec_context.width}x{video.codec_context.height} cropped to {width}x{height} "
+                            f"(H.264 4:2:0 needs even sides)")
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    part = dst.with_name(f".{dst.name}.part")
+    output = av.open(str(part), "w", format=_container_format(av, dst))
+    done = False
+    try:
+        copies = [s for s in container.streams if s.type in ("audio", "subtitle")]
+        stream, copied = _output_streams(av, output, video, copies, encoding, (height, width), report)
+        bar = progress.progress("colorize", report.expected or _estimated_frames(video), 0, progress_interval, shown,
+                                unit="frame")
+        stabilizer = StableChroma() if stable else None
+        with runtime.stop_on_signals((signal.SIGINT, signal.SIGTERM)) as stop:
+            pending: list = []
+            for kind, item in _frames(av, container, video, copied, report):
+                if kind == "packet":
+                    item.stream = copied[item.stream]
+                    output.mux(item)
+                    continue
+                pending.append(item)
+                if len(pending) == BATCH:
+                    _encode_batch(pending, colorizer, request, stabilizer, stream, output, report, (height, width))
+                    bar.update(len(pending))
+                    pending = []
+                if stop["stop"]:
+                    report.interrupted = True
+                    break
+            if pending and not report.interrupted:
+                _encode_batch(pending, colorizer, request, stabilizer, stream, output, report, (height, width))
+                bar.update(len(pending))
+        bar.close()
+        if not report.interrupted:
+            output.mux(stream.encode(None))
+            done = True
+    except av.error.FFmpegError as err:
+        raise ImageError(f"{dst}: cannot encode ({_reason(err)})") from None
+    finally:
+        container.close()
+        try:
+            output.close()
+        except av.error.FFmpegError:
+            done = False
+        if done:
+            os.replace(part, dst)
+        else:
+            part.unlink(missing_ok=True)
+    if report.expected and report.frames < report.expected and not report.interrupted:
+        report.notes.append(f"only {report.frames} of the {report.expected} frames announced could be decoded")
+    return report
+
+
+def _estimated_frames(video) -> int:
+    """The frame count from the stream's duration and rate, for a container that does not announce it."""
+    if video.duration and video.time_base and video.average_rate:
+        return max(1, round(float(video.duration * video.time_base * video.average_rate)))
+    return 1
+
+
+def _container_format(av, dst: Path) -> str:
+    """FFmpeg's muxer name for the output's suffix (the temporary name hides it from FFmpeg's guess)."""
+    suffix = dst.suffix.lower().lstrip(".")
+    names = {"mkv": "matroska", "m4v": "mp4", "mts": "mpegts", "ts": "mpegts", "ogv": "ogg", "mpg": "mpeg",
+             "3gp": "3gp", "wmv": "asf"}
+    name = names.get(suffix, suffix)
+    if name not in av.formats_available:
+        raise ConfigError(f"--out {dst}: no video container for '.{suffix}'; use .mp4 or .mkv")
+    return name
+
+
+def _encode_batch(frames: list, colorizer: Colorizer, request: Control | None, stabilizer: StableChroma | None,
+                  stream, output, report: VideoReport, size: tuple[int, int]) -> None:
+    """Colour a few decoded frames with one network call and encode them, keeping their timestamps."""
+    av = _av()
+    height, width = size
+    Ls = [color.gray_to_L(np.ascontiguousarray(frame.to_ndarray(format="gray")[:height, :width])) for frame in frames]
+    for frame, L, prediction in zip(frames, Ls, colorizer.predict(Ls, request)):
+        ab = prediction.ab
+        if stabilizer is not None:
+            ab, new_shot = stabilizer(shrink_L(L, colorizer.render_size), ab)
+            report.cuts += new_shot and report.frames > 0
+        out = av.VideoFrame.from_ndarray(Colorizer.render(L, ab), format="rgb24")
+        out.pts, out.time_base = frame.pts, frame.time_base
+        output.mux(stream.encode(out))
+        report.frames += 1
+
+
+
+def plan_videos(src: Path, dst: Path) -> list[tuple[Path, Path]]:
+    """(video, output file) pairs: `src` a video file (`dst` the output file when it has a video suffix,
+    else the folder it goes into), or every video under the folder `src` (its tree kept under `dst`)."""
+    src, dst = Path(src), Path(dst)
+    if src.is_file():
+        if not is_video_name(src.name):
+            return []
+        return [(src, dst if is_video_name(dst.name) else dst / src.name)]
+    return [(path, dst / path.relative_to(src)) for path in sorted(src.rglob("*"))
+            if path.is_file() and is_video_name(path.name)]
+
+
+def colorize_videos(pairs: list[tuple[Path, Path]], colorizer: Colorizer, request: Control | None,
+                    encoding: VideoEncoding, progress_interval: float) -> tuple[list[VideoReport], list[str]]:
+    """Each video in turn (under torchrun, this rank's share: every WORLD_SIZE-th). Returns the reports
+    and the one-line reasons of the videos skipped; Ctrl-C stops after the frame being encoded."""
+    world = runtime.world()
+    reports, skipped = [], []
+    for source, target in pairs[world.rank::world.size]:
+        try:
+            report = colorize_video(source, target, colorizer, request, encoding=encoding,
+                                    progress_interval=progress_interval, shown=world.is_main)
+        except (ImageError, ConfigError) as err:
+            skipped.append(str(err))
+            tqdm.write(str(err))
+            continue
+        reports.append(report)
+        for note in report.notes:
+            tqdm.write(f"{source}: note: {note}")
+        if report.interrupted:
+            break
+    return reports, skipped

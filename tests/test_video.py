@@ -1,0 +1,182 @@
+"""Videos (issue 22): colorize keeps frames, timestamps and audio; colour holds still; bad files get one line."""
+import hashlib
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from skimage import data
+
+from gan_colorizer import color, inference, video, video_metrics
+from gan_colorizer.cli import colorize
+from gan_colorizer.errors import ConfigError, ImageError
+
+av = pytest.importorskip("av", reason="PyAV (the [video] extra) is not installed")
+
+SCENE = np.ascontiguousarray(data.astronaut()[::4, ::4])  # (128, 128, 3) uint8: texture the flow can follow
+
+
+def scene_frames(count: int, cut_at: int | None = None, size: tuple[int, int] = (48, 64)) -> list[np.ndarray]:
+    """(H, W, 3) uint8 frames panning over the astronaut one pixel a frame; another picture from `cut_at`."""
+    height, width = size
+    frames = []
+    for index in range(count):
+        scene = SCENE if cut_at is None or index < cut_at else np.ascontiguousarray(data.chelsea()[::4, ::4])
+        frames.append(np.ascontiguousarray(scene[20:20 + height, 10 + index:10 + index + width]))
+    return frames
+
+
+def write_video(path: Path, frames: list[np.ndarray], rate: int = 10, audio: bool = False) -> Path:
+    """An H.264 MP4 of `frames` (pts 0, 1, 2, ... in 1/rate), with a sine-tone AAC track when asked."""
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=rate)
+        stream.height, stream.width = frames[0].shape[:2]
+        stream.pix_fmt = "yuv420p"
+        sound = out.add_stream("aac", rate=8000) if audio else None
+        for index, rgb in enumerate(frames):
+            frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+            frame.pts, frame.time_base = index, Fraction(1, rate)
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode(None))
+        if sound is not None:
+            seconds = len(frames) / rate
+            tone = (0.3 * np.sin(2 * np.pi * 440 * np.arange(int(8000 * seconds)) / 8000)).astype(np.float32)
+            for start in range(0, tone.size, 1024):
+                chunk = av.AudioFrame.from_ndarray(tone[None, start:start + 1024], format="flt", layout="mono")
+                chunk.sample_rate, chunk.pts = 8000, start
+                out.mux(sound.encode(chunk))
+            out.mux(sound.encode(None))
+    return path
+
+
+def frame_times(path: Path) -> list[float]:
+    with av.open(str(path)) as container:
+        return [float(frame.time) for frame in container.decode(video=0)]
+
+
+def audio_digest(path: Path) -> str:
+    with av.open(str(path)) as container:
+        return hashlib.sha256(b"".join(bytes(p) for p in container.demux(audio=0) if p.size)).hexdigest()
+
+
+@pytest.fixture
+def tiny_colorizer(tiny_checkpoint: Path) -> inference.Colorizer:
+    return inference.Colorizer.from_checkpoint(tiny_checkpoint, render_size=32)
+
+
+def test_frames_timestamps_and_audio_come_through(tmp_path, tiny_colorizer):
+    source = write_video(tmp_path / "film.mp4", scene_frames(13), audio=True)
+    report = video.colorize_video(source, tmp_path / "out" / "film_color.mp4", tiny_colorizer)
+    out = tmp_path / "out" / "film_color.mp4"
+    assert report.frames == 13 and not report.interrupted
+    assert frame_times(out) == pytest.approx(frame_times(source))
+    assert audio_digest(out) == audio_digest(source)  # stream copy: the same bytes
+    with av.open(str(out)) as container:
+        colour = container.decode(video=0).__next__().to_ndarray(format="rgb24")
+    assert colour.shape == (48, 64, 3)
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["film_color.mp4"]  # no .part left
+
+
+class Jitter:
+    """A network stand-in: the true a*b* of each frame plus fresh noise, as per-frame colouring jitters."""
+
+    def __init__(self, frames: list[np.ndarray]) -> None:
+        self.truth = [color.rgb_to_lab(f.astype(np.float32) / 255.0)[..., 1:] for f in frames]
+        self.rng = np.random.default_rng(0)
+
+    def __call__(self, index: int) -> np.ndarray:
+        return (self.truth[index] + self.rng.normal(0.0, 4.0, self.truth[index].shape)).astype(np.float32)
+
+
+def test_stable_chroma_holds_colour_still_and_starts_afresh_at_a_cut():
+    frames = scene_frames(16, cut_at=10)
+    jitter, stabilizer = Jitter(frames), video.StableChroma()
+    Ls = [color.rgb_to_L(f.astype(np.float32) / 255.0) for f in frames]
+    outputs, shots = [], []
+    for index, L in enumerate(Ls):
+        predicted = jitter(index)
+        stable, new_shot = stabilizer(L, predicted)
+        outputs.append((predicted, stable))
+        shots.append(new_shot)
+        if new_shot:
+            np.testing.assert_array_equal(stable, predicted)  # a new shot takes the prediction as it is
+    assert [i for i, shot in enumerate(shots) if shot] == [0, 10]
+    # Frame to frame, away from the border the pan uncovers: the stable colour moves far less.
+    change = {kind: np.mean([np.abs(outputs[i][kind][:, 8:-8] - np.roll(outputs[i - 1][kind], -1, axis=1)[:, 8:-8]).mean()
+                             for i in range(4, 10)]) for kind in (0, 1)}
+    assert change[1] < 0.5 * change[0]
+    error = {kind: np.mean([np.abs(outputs[i][kind] - jitter.truth[i]).mean() for i in range(4, 10)]) for kind in (0, 1)}
+    assert error[1] < error[0]  # averaging the jitter also brings it closer to the truth
+
+
+def test_flicker_metric_ranks_stable_below_per_frame(tmp_path, tiny_colorizer):
+    source = write_video(tmp_path / "truth.mp4", scene_frames(8))
+    scores = video_metrics.score_video(source, tiny_colorizer)
+    assert scores.frames == 8 and scores.pairs_left_out == 0
+    rows = {variant: scores.row(variant) for variant in video_metrics.VARIANTS}
+    assert rows["truth"]["ab_rmse"] == 0.0 and rows["truth"]["flicker"] > 0.0
+    assert rows["stable"]["flicker"] <= rows["per-frame"]["flicker"]
+    assert all(np.isfinite(value) for row in rows.values() for value in row.values())
+
+
+def test_broken_videos_get_one_line_and_leave_nothing(tmp_path, tiny_colorizer):
+    good = write_video(tmp_path / "good.mp4", scene_frames(30))
+    (tmp_path / "text.mp4").write_text("not a video at all")
+    with av.open(str(tmp_path / "sound.m4a"), "w") as out:  # audio only
+        stream = out.add_stream("aac", rate=8000)
+        frame = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="flt", layout="mono")
+        frame.sample_rate, frame.pts = 8000, 0
+        out.mux(stream.encode(frame))
+        out.mux(stream.encode(None))
+    out_dir = tmp_path / "out"
+    with pytest.raises(ImageError, match=r"text\.mp4: not a readable video"):
+        video.colorize_video(tmp_path / "text.mp4", out_dir / "a.mp4", tiny_colorizer)
+    with pytest.raises(ImageError, match=r"sound\.m4a: no video stream \(it holds audio\)"):
+        video.colorize_video(tmp_path / "sound.m4a", out_dir / "b.mp4", tiny_colorizer)
+    with pytest.raises(ConfigError, match="would overwrite"):
+        video.colorize_video(good, good, tiny_colorizer)
+    truncated = tmp_path / "cut.mp4"
+    data_bytes = good.read_bytes()
+    truncated.write_bytes(data_bytes[: len(data_bytes) * 2 // 3])
+    try:
+        report = video.colorize_video(truncated, out_dir / "cut.mp4", tiny_colorizer)
+    except ImageError as err:  # a cut-off MP4 can lose its index: then it is not readable at all
+        assert "cut.mp4" in str(err) and "\n" not in str(err)
+    else:
+        assert 0 < report.frames < 30 and report.notes  # coloured what it could, and said so
+    assert not any(p.name.endswith(".part") for p in out_dir.rglob("*")) if out_dir.exists() else True
+
+
+def test_a_folder_run_colours_photos_and_videos_and_skips_a_bad_video(tmp_path, tiny_checkpoint):
+    source = tmp_path / "in"
+    (source / "films").mkdir(parents=True)
+    write_video(source / "films" / "reel.mp4", scene_frames(6))
+    (source / "films" / "broken.mkv").write_bytes(b"\x1aE\xdf\xa3 not really")
+    rgb = scene_frames(1)[0]
+    from PIL import Image
+    Image.fromarray(rgb).convert("L").save(source / "photo.png")
+    result = CliRunner().invoke(colorize.main, ["--in", str(source), "--out", str(tmp_path / "out"),
+                                                "--checkpoint", str(tiny_checkpoint), "--render-size", "32"])
+    assert result.exit_code == 1, result.output
+    assert (tmp_path / "out" / "photo.png").is_file() and len(frame_times(tmp_path / "out" / "films" / "reel.mp4")) == 6
+    assert "broken.mkv: not a readable video" in result.output and "1 file(s) skipped" in result.output
+    named = CliRunner().invoke(colorize.main, ["--in", str(source / "films" / "reel.mp4"), "--out",
+                                               str(tmp_path / "named.mkv"), "--checkpoint", str(tiny_checkpoint),
+                                               "--crf", "30", "--render-size", "32"])
+    assert named.exit_code == 0, named.output
+    assert len(frame_times(tmp_path / "named.mkv")) == 6 and "6 of 6 frames" in named.output
+
+
+def test_without_pyav_a_video_is_refused_in_one_line(monkeypatch, tmp_path, tiny_colorizer):
+    import builtins
+    real_import = builtins.__import__
+
+    def no_av(name, *args, **kwargs):
+        if name == "av":
+            raise ImportError("No module named 'av'")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_av)
+    with pytest.raises(ConfigError, match=r"pip install 'gan-colorizer\[video\]'"):
+        video.colorize_video(tmp_path / "x.mp4", tmp_path / "y.mp4", tiny_colorizer)
