@@ -180,3 +180,17 @@ def test_without_pyav_a_video_is_refused_in_one_line(monkeypatch, tmp_path, tiny
     monkeypatch.setattr(builtins, "__import__", no_av)
     with pytest.raises(ConfigError, match=r"pip install 'gan-colorizer\[video\]'"):
         video.colorize_video(tmp_path / "x.mp4", tmp_path / "y.mp4", tiny_colorizer)
+
+
+def test_evaluate_video_prints_the_flicker_table(tmp_path, tiny_checkpoint):
+    import json
+
+    from gan_colorizer.cli import evaluate
+    source = write_video(tmp_path / "clip.mp4", scene_frames(6))
+    result = CliRunner().invoke(evaluate.main, ["--video", str(source), "--checkpoint", str(tiny_checkpoint),
+                                                "--json", str(tmp_path / "v.json")])
+    assert result.exit_code == 0, result.output
+    lines = [line for line in result.output.splitlines() if line.startswith("| clip.mp4 |")]
+    assert [line.split("|")[3].strip() for line in lines] == list(video_metrics.VARIANTS)
+    saved = json.loads((tmp_path / "v.json").read_text())["clip.mp4"]
+    assert saved["frames"] == 6 and saved["truth"]["ab_rmse"] == 0.0

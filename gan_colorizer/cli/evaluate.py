@@ -51,11 +51,18 @@ LPIPS_NETS = ("squeeze", "alex", "vgg")  # feature_metrics.LPIPS_NETS
 @click.option("--vividness", "vividness", multiple=True, type=click.FloatRange(0.0, 1.0), metavar="V",
               help="Mode 2: also score a row colorized at vividness V (a model with a colour-distribution head); "
                    "repeatable (--vividness 0 --vividness 1): the calm-to-vivid trade-off.")
+@click.option("--video", "videos", multiple=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Mode 3: a colour video, made gray and coloured per frame and with stable colour by --checkpoint "
+                   "(default: the bundled model): temporal flicker and a*b* RMSE beside the truth's; repeatable.")
 def main(pred: Path | None, gt: Path | None, checkpoint: Path | None, data_paths: tuple[Path, ...], split: str,
          save_pred: Path | None, json_path: Path | None, csv_path: Path | None, lpips_net: str, device: str,
          mood_name: str | None, target_color: str | None, temperature: float | None, reference: Path | None,
-         strength: float, degrade: bool, point_counts: tuple[int, ...], vividness: tuple[float, ...]) -> None:
+         strength: float, degrade: bool, point_counts: tuple[int, ...], vividness: tuple[float, ...],
+         videos: tuple[Path, ...]) -> None:
     """Compare colorizations with the truth (PSNR, SSIM, LPIPS, FID-lite, KID, colourfulness) and a gray baseline."""
+    if videos:
+        evaluate_videos(videos, checkpoint, json_path)
+        return
     is_folders, is_checkpoint = bool(pred or gt), bool(checkpoint or data_paths)
     if is_folders == is_checkpoint or (is_folders and not (pred and gt)) or (is_checkpoint and not checkpoint):
         raise click.ClickException("give --pred and --gt (two folders), or --checkpoint (and --data)")
@@ -89,3 +96,28 @@ def main(pred: Path | None, gt: Path | None, checkpoint: Path | None, data_paths
         click.echo(line)
     if result.skipped:
         raise click.ClickException(f"{len(result.skipped)} pair(s) left out; reasons printed above")
+
+
+def evaluate_videos(videos: tuple[Path, ...], checkpoint: Path | None, json_path: Path | None) -> None:
+    """Mode 3: the flicker table of each video (docs/metrics.md), optionally as JSON."""
+    import json
+
+    from gan_colorizer import inference, video_metrics
+
+    click.echo("| clip | frames | variant | flicker (a*b* / frame) | x per-frame | x truth | a*b* RMSE |\n"
+               "|---|---|---|---|---|---|---|")
+    table = {}
+    try:
+        colorizer = inference.Colorizer.from_checkpoint(checkpoint)
+        for path in videos:
+            scores = video_metrics.score_video(path, colorizer)
+            rows = {variant: scores.row(variant) for variant in video_metrics.VARIANTS}
+            table[scores.clip] = {"frames": scores.frames, "pairs_left_out": scores.pairs_left_out, **rows}
+            for variant, row in rows.items():
+                click.echo(f"| {scores.clip} | {scores.frames} | {variant} | {row['flicker']:.3f} | "
+                           f"{row['flicker'] / rows['per-frame']['flicker']:.2f} | "
+                           f"{row['flicker'] / rows['truth']['flicker']:.2f} | {row['ab_rmse']:.2f} |")
+    except ColorizerError as err:
+        raise click.ClickException(str(err)) from None
+    if json_path:
+        json_path.write_text(json.dumps(table, indent=2))
