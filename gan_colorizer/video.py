@@ -14,7 +14,9 @@ Needs the `video` extra (PyAV, which ships FFmpeg with libx264). Output: H.264 i
 """
 import os
 import signal
+from collections import deque
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -227,28 +229,28 @@ def colorize_video(src: Path, dst: Path, colorizer: Colorizer, request: Control 
         bar = progress.progress("colorize", report.expected or _estimated_frames(video), 0, progress_interval, shown,
                                 unit="frame")
         stabilizer = StableChroma() if stable else None
-        with runtime.stop_on_signals((signal.SIGINT, signal.SIGTERM)) as stop:
+        with runtime.stop_on_signals((signal.SIGINT, signal.SIGTERM)) as stop, _Muxer(output, stream) as muxer:
             pending: list = []
             for kind, item in _frames(av, container, video, copied, report):
                 if kind == "packet":
                     item.stream = copied[item.stream]
-                    output.mux(item)
+                    muxer.send(output.mux, item)
                     continue
                 pending.append(item)
                 if len(pending) == BATCH:
-                    _encode_batch(pending, colorizer, request, stabilizer, stream, output, report, (height, width))
+                    _colour_batch(pending, colorizer, request, stabilizer, muxer, report, (height, width))
                     bar.update(len(pending))
                     pending = []
                 if stop["stop"]:
                     report.interrupted = True
                     break
             if pending and not report.interrupted:
-                _encode_batch(pending, colorizer, request, stabilizer, stream, output, report, (height, width))
+                _colour_batch(pending, colorizer, request, stabilizer, muxer, report, (height, width))
                 bar.update(len(pending))
+            if not report.interrupted:
+                muxer.send(lambda: output.mux(stream.encode(None)))
         bar.close()
-        if not report.interrupted:
-            output.mux(stream.encode(None))
-            done = True
+        done = not report.interrupted
     except av.error.FFmpegError as err:
         raise ImageError(f"{dst}: cannot encode ({_reason(err)})") from None
     finally:
@@ -284,10 +286,43 @@ def _container_format(av, dst: Path) -> str:
     return name
 
 
-def _encode_batch(frames: list, colorizer: Colorizer, request: Control | None, stabilizer: StableChroma | None,
-                  stream, output, report: VideoReport, size: tuple[int, int]) -> None:
-    """Colour a few decoded frames with one network call and encode them, keeping their timestamps."""
-    av = _av()
+class _Muxer:
+    """The one thread that renders, encodes and muxes, in the order things are sent (PyAV's output
+    container is not thread-safe); it overlaps the next frames' decoding and network call. At most
+    `QUEUE` items wait, so memory holds a few frames whatever the length."""
+
+    QUEUE = 8
+
+    def __init__(self, output, stream) -> None:
+        self.output, self.stream = output, stream
+        self.pool = ThreadPoolExecutor(1)
+        self.waiting: deque[Future] = deque()
+
+    def send(self, work, *args) -> None:
+        self.waiting.append(self.pool.submit(work, *args))
+        while len(self.waiting) > self.QUEUE:
+            self.waiting.popleft().result()  # raises the writer's error here
+
+    def frame(self, L: np.ndarray, ab: np.ndarray, pts: int, time_base) -> None:
+        """Render one frame (L kept, a*b* at working size) and encode it with its timestamp."""
+        out = _av().VideoFrame.from_ndarray(Colorizer.render(L, ab), format="rgb24")
+        out.pts, out.time_base = pts, time_base
+        self.output.mux(self.stream.encode(out))
+
+    def __enter__(self) -> "_Muxer":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        try:
+            while self.waiting:
+                self.waiting.popleft().result()
+        finally:
+            self.pool.shutdown(cancel_futures=True)
+
+
+def _colour_batch(frames: list, colorizer: Colorizer, request: Control | None, stabilizer: StableChroma | None,
+                  muxer: _Muxer, report: VideoReport, size: tuple[int, int]) -> None:
+    """Colour a few decoded frames with one network call and send them to the muxer, timestamps kept."""
     height, width = size
     Ls = [color.gray_to_L(np.ascontiguousarray(frame.to_ndarray(format="gray")[:height, :width])) for frame in frames]
     for frame, L, prediction in zip(frames, Ls, colorizer.predict(Ls, request)):
@@ -295,11 +330,8 @@ def _encode_batch(frames: list, colorizer: Colorizer, request: Control | None, s
         if stabilizer is not None:
             ab, new_shot = stabilizer(shrink_L(L, colorizer.render_size), ab)
             report.cuts += new_shot and report.frames > 0
-        out = av.VideoFrame.from_ndarray(Colorizer.render(L, ab), format="rgb24")
-        out.pts, out.time_base = frame.pts, frame.time_base
-        output.mux(stream.encode(out))
+        muxer.send(muxer.frame, L, ab, frame.pts, frame.time_base)
         report.frames += 1
-
 
 
 def plan_videos(src: Path, dst: Path) -> list[tuple[Path, Path]]:
