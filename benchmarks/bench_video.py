@@ -69,9 +69,9 @@ def synthetic_clip(target: Path, minutes: float, size: tuple[int, int] = (320, 2
     return target
 
 
-def fps(colorizer: inference.Colorizer, clip: Path, out: Path, stable: bool) -> float:
+def fps(colorizer: inference.Colorizer, clip: Path, out: Path, stable: bool, network_every: int = 1) -> float:
     start = time.perf_counter()
-    report = video.colorize_video(clip, out, colorizer, stable=stable, progress_interval=1e9)
+    report = video.colorize_video(clip, out, colorizer, stable=stable, progress_interval=1e9, network_every=network_every)
     return report.frames / (time.perf_counter() - start)
 
 
@@ -105,10 +105,12 @@ def main(checkpoint: Path, frames: int, minutes: float, short_minutes: float) ->
         clips = {"bikes.mp4 (640x272)": cut_clip(CLIPS / "bikes.mp4", tmp / "bikes.mp4", frames),
                  "bigbuckbunny.mp4 at 1920x1080": cut_clip(CLIPS / "bigbuckbunny.mp4", tmp / "bbb1080.mp4", frames,
                                                            (1920, 1080))}
-        click.echo(f"| clip ({frames} frames) | per-frame fps | stable fps |\n|---|---|---|")
+        click.echo(f"| clip ({frames} frames) | per-frame fps | stable fps | stable, --network-every 2 fps |\n"
+                   "|---|---|---|---|")
         for name, clip in clips.items():
-            rates = [fps(colorizer, clip, tmp / f"out-{stable}.mp4", stable) for stable in (False, True)]
-            click.echo(f"| {name} | {rates[0]:.1f} | {rates[1]:.1f} |")
+            rates = [fps(colorizer, clip, tmp / f"out-{stable}-{every}.mp4", stable, every)
+                     for stable, every in ((False, 1), (True, 1), (True, 2))]
+            click.echo(f"| {name} | " + " | ".join(f"{rate:.1f}" for rate in rates) + " |")
         click.echo("\n| synthetic clip (320x240, 25 fps) | frames | peak MB colorizing adds |\n|---|---|---|")
         for length in (short_minutes, minutes):
             clip = synthetic_clip(tmp / f"long{length:g}.mp4", length)

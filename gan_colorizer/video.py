@@ -103,6 +103,17 @@ class StableChroma:
         self.previous = (gray, L, stable)
         return stable, new_shot
 
+    def follow(self, L: np.ndarray) -> np.ndarray | None:
+        """The previous colour carried onto this frame along the flow, with no new prediction (the frames
+        between network calls, `network_every`); None at a cut, where the frame needs the network."""
+        if self.previous is None or np.abs(L - self.previous[1]).mean() > self.cut_change:
+            return None
+        gray = cv2.convertScaleAbs(L, alpha=255.0 / 100.0)
+        if self.trust(gray, L) is None:
+            return None
+        self.previous = (gray, L, self.warped[0])
+        return self.warped[0]
+
     def trust(self, gray: np.ndarray, L: np.ndarray) -> np.ndarray | None:
         """(h, w) weight in [0, carry] of the warped previous colour (kept in self.warped), or None at a cut."""
         gray_before, L_before, ab_before = self.previous
@@ -201,13 +212,15 @@ def _output_streams(av, output, video, copied_from: list, encoding: VideoEncodin
 
 def colorize_video(src: Path, dst: Path, colorizer: Colorizer, request: Control | None = None, *,
                    encoding: VideoEncoding = VideoEncoding(), stable: bool = True,
-                   progress_interval: float = progress.DEFAULT_INTERVAL, shown: bool = True) -> VideoReport:
+                   progress_interval: float = progress.DEFAULT_INTERVAL, shown: bool = True,
+                   network_every: int = 2) -> VideoReport:
     """Colorize the video `src` into the file `dst` (written as `.dst.part` and renamed when complete).
 
     Raises ImageError (one line) for a file that is not a video or holds no video stream, ConfigError
     for an encoder that is missing or refuses the settings. Ctrl-C or SIGTERM stops after the frame
     being encoded: the partial output is removed and the report says how far it got. stable=False
-    colours each frame on its own (the baseline `evaluate --video` compares with).
+    colours each frame on its own (the baseline `evaluate --video` compares with). network_every: run
+    the network on every n-th frame only, the frames between following the flow (faster; stable only).
     """
     av = _av()
     src, dst = Path(src), Path(dst)
@@ -238,14 +251,16 @@ def colorize_video(src: Path, dst: Path, colorizer: Colorizer, request: Control 
                     continue
                 pending.append(item)
                 if len(pending) == BATCH:
-                    _colour_batch(pending, colorizer, request, stabilizer, muxer, report, (height, width))
+                    _colour_batch(pending, colorizer, request, stabilizer, muxer, report, (height, width),
+                                  network_every)
                     bar.update(len(pending))
                     pending = []
                 if stop["stop"]:
                     report.interrupted = True
                     break
             if pending and not report.interrupted:
-                _colour_batch(pending, colorizer, request, stabilizer, muxer, report, (height, width))
+                _colour_batch(pending, colorizer, request, stabilizer, muxer, report, (height, width),
+                                  network_every)
                 bar.update(len(pending))
             if not report.interrupted:
                 muxer.send(lambda: output.mux(stream.encode(None)))
@@ -321,15 +336,23 @@ class _Muxer:
 
 
 def _colour_batch(frames: list, colorizer: Colorizer, request: Control | None, stabilizer: StableChroma | None,
-                  muxer: _Muxer, report: VideoReport, size: tuple[int, int]) -> None:
-    """Colour a few decoded frames with one network call and send them to the muxer, timestamps kept."""
+                  muxer: _Muxer, report: VideoReport, size: tuple[int, int], network_every: int) -> None:
+    """Colour a few decoded frames and send them to the muxer, timestamps kept: one network call for
+    every `network_every`-th frame (and any that starts a shot); the others follow the flow."""
     height, width = size
     Ls = [color.gray_to_L(np.ascontiguousarray(frame.to_ndarray(format="gray")[:height, :width])) for frame in frames]
-    for frame, L, prediction in zip(frames, Ls, colorizer.predict(Ls, request)):
-        ab = prediction.ab
+    keys = [i for i in range(len(frames)) if stabilizer is None or (report.frames + i) % network_every == 0]
+    predicted = dict(zip(keys, (p.ab for p in colorizer.predict([Ls[i] for i in keys], request))))
+    for index, (frame, L) in enumerate(zip(frames, Ls)):
+        ab = predicted.get(index)
         if stabilizer is not None:
-            ab, new_shot = stabilizer(shrink_L(L, colorizer.render_size), ab)
-            report.cuts += new_shot and report.frames > 0
+            small = shrink_L(L, colorizer.render_size)
+            carried = stabilizer.follow(small) if ab is None else None
+            if carried is not None:
+                ab = carried
+            else:
+                ab, new_shot = stabilizer(small, colorizer.predict([L], request)[0].ab if ab is None else ab)
+                report.cuts += new_shot and report.frames > 0
         muxer.send(muxer.frame, L, ab, frame.pts, frame.time_base)
         report.frames += 1
 
@@ -347,7 +370,8 @@ def plan_videos(src: Path, dst: Path) -> list[tuple[Path, Path]]:
 
 
 def colorize_videos(pairs: list[tuple[Path, Path]], colorizer: Colorizer, request: Control | None,
-                    encoding: VideoEncoding, progress_interval: float) -> tuple[list[VideoReport], list[str]]:
+                    encoding: VideoEncoding, progress_interval: float,
+                    network_every: int = 2) -> tuple[list[VideoReport], list[str]]:
     """Each video in turn (under torchrun, this rank's share: every WORLD_SIZE-th). Returns the reports
     and the one-line reasons of the videos skipped; Ctrl-C stops after the frame being encoded."""
     world = runtime.world()
@@ -355,7 +379,8 @@ def colorize_videos(pairs: list[tuple[Path, Path]], colorizer: Colorizer, reques
     for source, target in pairs[world.rank::world.size]:
         try:
             report = colorize_video(source, target, colorizer, request, encoding=encoding,
-                                    progress_interval=progress_interval, shown=world.is_main)
+                                    progress_interval=progress_interval, shown=world.is_main,
+                                    network_every=network_every)
         except (ImageError, ConfigError) as err:
             skipped.append(str(err))
             tqdm.write(str(err))

@@ -194,3 +194,13 @@ def test_evaluate_video_prints_the_flicker_table(tmp_path, tiny_checkpoint):
     assert [line.split("|")[3].strip() for line in lines] == list(video_metrics.VARIANTS)
     saved = json.loads((tmp_path / "v.json").read_text())["clip.mp4"]
     assert saved["frames"] == 6 and saved["truth"]["ab_rmse"] == 0.0
+
+
+def test_network_every_second_frame_keeps_every_frame_and_follows_the_motion(tmp_path, tiny_colorizer, monkeypatch):
+    source = write_video(tmp_path / "film.mp4", scene_frames(9))
+    calls = []
+    predict = tiny_colorizer.predict
+    monkeypatch.setattr(tiny_colorizer, "predict", lambda Ls, *a, **k: calls.append(len(Ls)) or predict(Ls, *a, **k))
+    report = video.colorize_video(source, tmp_path / "out.mp4", tiny_colorizer, network_every=2)
+    assert report.frames == 9 and len(frame_times(tmp_path / "out.mp4")) == 9
+    assert sum(calls) == 5  # frames 0, 2, 4, 6, 8: the pan never cuts, so the others follow the flow

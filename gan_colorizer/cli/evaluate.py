@@ -54,14 +54,16 @@ LPIPS_NETS = ("squeeze", "alex", "vgg")  # feature_metrics.LPIPS_NETS
 @click.option("--video", "videos", multiple=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Mode 3: a colour video, made gray and coloured per frame and with stable colour by --checkpoint "
                    "(default: the bundled model): temporal flicker and a*b* RMSE beside the truth's; repeatable.")
+@click.option("--network-every", default=2, show_default=True, type=click.IntRange(min=1), metavar="N",
+              help="Mode 3: the stable variant runs the network on every N-th frame, as colorize --network-every.")
 def main(pred: Path | None, gt: Path | None, checkpoint: Path | None, data_paths: tuple[Path, ...], split: str,
          save_pred: Path | None, json_path: Path | None, csv_path: Path | None, lpips_net: str, device: str,
          mood_name: str | None, target_color: str | None, temperature: float | None, reference: Path | None,
          strength: float, degrade: bool, point_counts: tuple[int, ...], vividness: tuple[float, ...],
-         videos: tuple[Path, ...]) -> None:
+         videos: tuple[Path, ...], network_every: int) -> None:
     """Compare colorizations with the truth (PSNR, SSIM, LPIPS, FID-lite, KID, colourfulness) and a gray baseline."""
     if videos:
-        evaluate_videos(videos, checkpoint, json_path)
+        evaluate_videos(videos, checkpoint, json_path, network_every)
         return
     is_folders, is_checkpoint = bool(pred or gt), bool(checkpoint or data_paths)
     if is_folders == is_checkpoint or (is_folders and not (pred and gt)) or (is_checkpoint and not checkpoint):
@@ -98,7 +100,8 @@ def main(pred: Path | None, gt: Path | None, checkpoint: Path | None, data_paths
         raise click.ClickException(f"{len(result.skipped)} pair(s) left out; reasons printed above")
 
 
-def evaluate_videos(videos: tuple[Path, ...], checkpoint: Path | None, json_path: Path | None) -> None:
+def evaluate_videos(videos: tuple[Path, ...], checkpoint: Path | None, json_path: Path | None,
+                    network_every: int = 2) -> None:
     """Mode 3: the flicker table of each video (docs/metrics.md), optionally as JSON."""
     import json
 
@@ -110,7 +113,7 @@ def evaluate_videos(videos: tuple[Path, ...], checkpoint: Path | None, json_path
     try:
         colorizer = inference.Colorizer.from_checkpoint(checkpoint)
         for path in videos:
-            scores = video_metrics.score_video(path, colorizer)
+            scores = video_metrics.score_video(path, colorizer, network_every=network_every)
             rows = {variant: scores.row(variant) for variant in video_metrics.VARIANTS}
             table[scores.clip] = {"frames": scores.frames, "pairs_left_out": scores.pairs_left_out, **rows}
             for variant, row in rows.items():
