@@ -26,7 +26,6 @@ from pathlib import Path
 
 import click
 import cv2
-
 from bench_colorize import machine, source_gray
 
 ROOT = Path(__file__).resolve().parents[1]

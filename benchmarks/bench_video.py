@@ -22,8 +22,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
 
-from bench_colorize import machine  # noqa: E402
-from gan_colorizer import inference, video  # noqa: E402
+from bench_colorize import machine
+
+from gan_colorizer import inference, video
 
 ROOT = Path(__file__).resolve().parents[1]
 CLIPS = ROOT.parent / "shared" / "data" / "video"

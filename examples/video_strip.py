@@ -15,7 +15,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
 
-from gan_colorizer import color, image_writer, inference, video  # noqa: E402
+from gan_colorizer import color, image_writer, inference, video
 
 ROWS = ("gray", "per-frame", "stable", "truth")
 

@@ -117,22 +117,32 @@ class StableChroma:
     def trust(self, gray: np.ndarray, L: np.ndarray) -> np.ndarray | None:
         """(h, w) weight in [0, carry] of the warped previous colour (kept in self.warped), or None at a cut."""
         gray_before, L_before, ab_before = self.previous
-        height, width = gray.shape
-        forward = self.flow.calc(gray, gray_before, None)  # gray(x) ~ gray_before(x + forward(x))
-        backward = self.flow.calc(gray_before, gray, None)
-        xs, ys = np.meshgrid(np.arange(width, dtype=np.float32), np.arange(height, dtype=np.float32))
-        map_x, map_y = xs + forward[..., 0], ys + forward[..., 1]
-        warp = lambda image: cv2.remap(image, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)  # noqa: E731
-        back = warp(backward)
-        # Forward-backward consistency (Ruder et al. 2016): a pixel whose two flows do not cancel is
-        # occluded or mismatched.
-        agree = ((forward + back) ** 2).sum(axis=2) <= 0.01 * ((forward ** 2).sum(axis=2) + (back ** 2).sum(axis=2)) + 0.5
-        agree &= (map_x >= 0) & (map_x <= width - 1) & (map_y >= 0) & (map_y <= height - 1)
-        if agree.mean() < self.cut_share:
+        map_x, map_y, reliable = reliable_flow(gray, gray_before, self.flow)
+        if reliable.mean() < self.cut_share:
             return None
+
+        def warp(image: np.ndarray) -> np.ndarray:
+            return cv2.remap(image, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+
         self.warped = (warp(ab_before),)
         lightness = np.exp(-((L - warp(L_before)) / self.tolerance) ** 2)
-        return self.carry * agree * lightness
+        return self.carry * reliable * lightness
+
+
+def reliable_flow(gray: np.ndarray, gray_before: np.ndarray, flow) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Maps (x, y) taking each pixel of `gray` to where it was in `gray_before` ((h, w) uint8 both; for
+    cv2.remap), and where that flow is reliable ((h, w) bool): its forward and backward flows cancel
+    (Ruder et al. 2016: a pixel whose two flows do not is occluded or mismatched) and it comes from
+    inside the frame. flow: an OpenCV DenseOpticalFlow (DIS here)."""
+    height, width = gray.shape
+    forward = flow.calc(gray, gray_before, None)  # gray(x) ~ gray_before(x + forward(x))
+    backward = flow.calc(gray_before, gray, None)
+    xs, ys = np.meshgrid(np.arange(width, dtype=np.float32), np.arange(height, dtype=np.float32))
+    map_x, map_y = xs + forward[..., 0], ys + forward[..., 1]
+    back = cv2.remap(backward, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    reliable = ((forward + back) ** 2).sum(axis=2) <= 0.01 * ((forward ** 2).sum(axis=2) + (back ** 2).sum(axis=2)) + 0.5
+    reliable &= (map_x >= 0) & (map_x <= width - 1) & (map_y >= 0) & (map_y <= height - 1)
+    return map_x, map_y, reliable
 
 
 def _open_input(av, path: Path):

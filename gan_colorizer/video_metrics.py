@@ -16,22 +16,9 @@ import numpy as np
 
 from gan_colorizer import color
 from gan_colorizer.inference import Colorizer, shrink_L
-from gan_colorizer.video import StableChroma, _av, _open_input
+from gan_colorizer.video import StableChroma, _av, _open_input, reliable_flow
 
 VARIANTS = ("truth", "per-frame", "stable")
-
-
-def reliable_flow(gray: np.ndarray, gray_before: np.ndarray, flow) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Maps (x, y) taking frame t's pixels to frame t-1's, and where that flow is reliable ((h, w) bool)."""
-    height, width = gray.shape
-    forward = flow.calc(gray, gray_before, None)
-    backward = flow.calc(gray_before, gray, None)
-    xs, ys = np.meshgrid(np.arange(width, dtype=np.float32), np.arange(height, dtype=np.float32))
-    map_x, map_y = xs + forward[..., 0], ys + forward[..., 1]
-    back = cv2.remap(backward, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-    reliable = ((forward + back) ** 2).sum(axis=2) <= 0.01 * ((forward ** 2).sum(axis=2) + (back ** 2).sum(axis=2)) + 0.5
-    reliable &= (map_x >= 0) & (map_x <= width - 1) & (map_y >= 0) & (map_y <= height - 1)
-    return map_x, map_y, reliable
 
 
 @dataclass

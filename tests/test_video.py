@@ -204,3 +204,20 @@ def test_network_every_second_frame_keeps_every_frame_and_follows_the_motion(tmp
     report = video.colorize_video(source, tmp_path / "out.mp4", tiny_colorizer, network_every=2)
     assert report.frames == 9 and len(frame_times(tmp_path / "out.mp4")) == 9
     assert sum(calls) == 5  # frames 0, 2, 4, 6, 8: the pan never cuts, so the others follow the flow
+
+
+def test_ctrl_c_removes_the_partial_output_and_says_how_far_it_got(tmp_path, tiny_colorizer, monkeypatch):
+    import os
+    import signal
+    source = write_video(tmp_path / "film.mp4", scene_frames(12))
+    colour_batch = video._colour_batch
+
+    def interrupted_after_one_batch(*args, **kwargs):
+        colour_batch(*args, **kwargs)
+        os.kill(os.getpid(), signal.SIGINT)  # what Ctrl-C sends; the run's handler turns it into a stop
+
+    monkeypatch.setattr(video, "_colour_batch", interrupted_after_one_batch)
+    report = video.colorize_video(source, tmp_path / "out" / "film.mp4", tiny_colorizer)
+    assert report.interrupted and report.frames == video.BATCH
+    assert list((tmp_path / "out").iterdir()) == []  # neither the output nor its .part
+    assert source.is_file() and len(frame_times(source)) == 12  # the input untouched
