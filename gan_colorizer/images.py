@@ -10,7 +10,8 @@ the only ones that know OpenCV orders channels BGR. Every decoded image comes ba
 as decoded (gray or RGB, 8/16-bit or float) plus an optional `alpha` float32 (H, W) in [0, 1],
 turned upright by its EXIF orientation; `Picture.rgb` gives float32 (H, W, 3) in [0, 1] on demand
 (gray files give three equal channels, so a gray file and the same picture saved as RGB give the
-same L) and `Picture.L` the lightness, from a table for an 8-bit gray file. Only a file's first frame or page is decoded; `Picture.notes` says when there were more.
+same L) and `Picture.L` the lightness, from a table for an 8-bit gray file. Only a file's first
+frame or page is decoded; `Picture.notes` says when there were more.
 """
 import functools
 import io
