@@ -12,6 +12,13 @@ down, from the top-left pixel's centre), as `points.parse_point` reads them; "lo
 arguments of `mood.control` (mood, color, temperature, strength, learned), and replaces the run's
 own look for this photo; "vividness" (in [0, 1], for a model with a colour-distribution head) replaces
 the run's. Every key but the version may be left out.
+
+A video's hint file (`colorize --in film.mp4 --hints film.hints.json`) lists entries by frame number
+(from 0), each with a photo's keys; an entry holds from its frame to the end of that frame's shot
+(a hint on a shot's first frame, for the whole shot), its points moving with the content:
+
+    {"gan_colorizer_hints": 1, "shots": [{"frame": 0, "look": {"mood": "warm"}},
+                                         {"frame": 240, "points": [{"x": 300, "y": 120, "color": "#2050c0"}]}]}
 """
 import json
 from dataclasses import dataclass
@@ -64,15 +71,32 @@ def parse(data: Any, where: str) -> PhotoHints:
     return PhotoHints(wanted, look, look_args or None, None if vividness is None else float(vividness))
 
 
-def read(path: Path) -> PhotoHints:
-    """Read and check a hint file; ConfigError (one line naming the file) for an unreadable or malformed one."""
+def parse_video(data: Any, where: str) -> dict[int, PhotoHints]:
+    """A video hint file's decoded JSON -> {frame: PhotoHints}; ConfigError naming `where` and the entry."""
+    if not isinstance(data, dict) or data.get("gan_colorizer_hints") != VERSION or set(data) != {"gan_colorizer_hints",
+                                                                                                  "shots"}:
+        raise ConfigError(f"{where}: not a gan_colorizer video hint file (version {VERSION}, a list of \"shots\"): "
+                          f"see 'Old film: videos' in the README")
+    entries = {}
+    for index, entry in enumerate(data["shots"] if isinstance(data["shots"], list) else [None]):
+        frame = entry.get("frame") if isinstance(entry, dict) else None
+        if isinstance(frame, bool) or not isinstance(frame, int) or frame < 0 or frame in entries:
+            raise ConfigError(f"{where}: shot entry {index + 1} needs its own \"frame\", a frame number from 0")
+        entries[frame] = parse({"gan_colorizer_hints": VERSION, **{k: v for k, v in entry.items() if k != "frame"}},
+                               f"{where}: shot entry {index + 1}")
+    return entries
+
+
+def read(path: Path, video: bool = False) -> PhotoHints | dict[int, PhotoHints]:
+    """Read and check a photo's hint file (a video's: `parse_video`); ConfigError (one line naming the file)
+    for an unreadable or malformed one."""
     try:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigError(f"{path}: no such hint file") from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
         raise ConfigError(f"{path}: not readable as JSON ({err}); fix it or remove it") from None
-    return parse(data, str(path))
+    return parse_video(data, str(path)) if video else parse(data, str(path))
 
 
 def to_json(hints: PhotoHints) -> str:

@@ -12,6 +12,7 @@ few frames whatever the length: frames stream from the decoder to the encoder in
 Needs the `video` extra (PyAV, which ships FFmpeg with libx264). Output: H.264 in MP4 by default,
 `--crf` and `--codec` as FFmpeg names them; the frame count, rate and timestamps are the input's.
 """
+import dataclasses
 import os
 import signal
 from collections import deque
@@ -24,7 +25,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from gan_colorizer import color, progress, runtime
+from gan_colorizer import color, hint_file, points, progress, runtime
 from gan_colorizer.errors import ConfigError, ImageError
 from gan_colorizer.inference import Colorizer, shrink_L
 from gan_colorizer.mood import Control
@@ -89,30 +90,37 @@ class StableChroma:
         self.carry, self.tolerance, self.cut_change, self.cut_share = carry, tolerance, cut_change, cut_share
         self.flow = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_FAST)
         self.previous: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # gray uint8, L, ab
+        self.now: tuple[np.ndarray, np.ndarray] | None = None  # this frame's gray and L, between look and blend
+        self.weight: np.ndarray | None = None  # (h, w) trust in the warped previous colour; None: a new shot
+        self.warped: np.ndarray | None = None  # (h, w, 2) the previous colour warped onto this frame
+        self.motion: np.ndarray | None = None  # (h, w, 2) where each pixel was in the previous frame, minus where it is
 
     def __call__(self, L: np.ndarray, ab: np.ndarray) -> tuple[np.ndarray, bool]:
         """(h, w) L in [0, 100] and the network's (h, w, 2) a*b* -> the a*b* to render, and whether a new
         shot started here (the first frame included)."""
-        gray = cv2.convertScaleAbs(L, alpha=255.0 / 100.0)
-        stable, new_shot = ab, True
-        if self.previous is not None and np.abs(L - self.previous[1]).mean() <= self.cut_change:
-            weight = self.trust(gray, L)
-            if weight is not None:
-                stable = (weight[..., None] * self.warped[0] + (1.0 - weight[..., None]) * ab).astype(np.float32)
-                new_shot = False
-        self.previous = (gray, L, stable)
-        return stable, new_shot
+        new_shot = self.look(L)
+        return self.blend(ab), new_shot
 
-    def follow(self, L: np.ndarray) -> np.ndarray | None:
-        """The previous colour carried onto this frame along the flow, with no new prediction (the frames
-        between network calls, `network_every`); None at a cut, where the frame needs the network."""
-        if self.previous is None or np.abs(L - self.previous[1]).mean() > self.cut_change:
-            return None
+    def look(self, L: np.ndarray) -> bool:
+        """Take in a new frame's (h, w) L: follow the motion from the previous one; True where a shot starts."""
         gray = cv2.convertScaleAbs(L, alpha=255.0 / 100.0)
-        if self.trust(gray, L) is None:
-            return None
-        self.previous = (gray, L, self.warped[0])
-        return self.warped[0]
+        self.now, self.weight, self.motion = (gray, L), None, None
+        if self.previous is not None and np.abs(L - self.previous[1]).mean() <= self.cut_change:
+            self.weight = self.trust(gray, L)
+        return self.weight is None
+
+    def blend(self, ab: np.ndarray) -> np.ndarray:
+        """This frame's a*b* to render from the network's (h, w, 2) prediction of it."""
+        stable = ab if self.weight is None else (
+            self.weight[..., None] * self.warped + (1.0 - self.weight[..., None]) * ab).astype(np.float32)
+        self.previous = (*self.now, stable)
+        return stable
+
+    def carried(self) -> np.ndarray:
+        """The previous colour carried onto this frame along the flow, with no new prediction (the frames
+        between network calls, `network_every`); only after a `look` that found no cut."""
+        self.previous = (*self.now, self.warped)
+        return self.warped
 
     def trust(self, gray: np.ndarray, L: np.ndarray) -> np.ndarray | None:
         """(h, w) weight in [0, carry] of the warped previous colour (kept in self.warped), or None at a cut."""
@@ -124,7 +132,9 @@ class StableChroma:
         def warp(image: np.ndarray) -> np.ndarray:
             return cv2.remap(image, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
 
-        self.warped = (warp(ab_before),)
+        self.warped = warp(ab_before)
+        height, width = gray.shape
+        self.motion = np.dstack([map_x - np.arange(width, dtype=np.float32), map_y - np.arange(height, dtype=np.float32)[:, None]])
         lightness = np.exp(-((L - warp(L_before)) / self.tolerance) ** 2)
         return self.carry * reliable * lightness
 
@@ -223,7 +233,7 @@ def _output_streams(av, output, video, copied_from: list, encoding: VideoEncodin
 def colorize_video(src: Path, dst: Path, colorizer: Colorizer, request: Control | None = None, *,
                    encoding: VideoEncoding = VideoEncoding(), stable: bool = True,
                    progress_interval: float = progress.DEFAULT_INTERVAL, shown: bool = True,
-                   network_every: int = 2) -> VideoReport:
+                   network_every: int = 2, hints: Path | None = None) -> VideoReport:
     """Colorize the video `src` into the file `dst` (written as `.dst.part` and renamed when complete).
 
     Raises ImageError (one line) for a file that is not a video or holds no video stream, ConfigError
@@ -231,17 +241,27 @@ def colorize_video(src: Path, dst: Path, colorizer: Colorizer, request: Control 
     being encoded: the partial output is removed and the report says how far it got. stable=False
     colours each frame on its own (the baseline `evaluate --video` compares with). network_every: run
     the network on every n-th frame only, the frames between following the flow (faster; stable only).
+    hints: a video hint file (`hint_file.parse_video`); None: `film.hints.json` beside `film.mp4` when there.
     """
     av = _av()
     src, dst = Path(src), Path(dst)
     if src.resolve() == dst.resolve():
         raise ConfigError(f"--out {dst} would overwrite --in {src}; choose another output file")
+    hints = hints if hints is not None else hint_file.beside(src)
+    shots = (ShotHints(_checked_hints(hints, colorizer), request) if hints.is_file() or hints != hint_file.beside(src)
+             else None)
     container, video = _open_input(av, src)
     report = VideoReport(src, expected=video.frames)
     height, width = video.codec_context.height // 2 * 2, video.codec_context.width // 2 * 2  # 4:2:0 needs even
     if (height, width) != (video.codec_context.height, video.codec_context.width):
         report.notes.append(f"{video.codec_context.width}x{video.codec_context.height} cropped to {width}x{height} "
                             f"(H.264 4:2:0 needs even sides)")
+    for entry in (shots.entries.values() if shots is not None else ()):
+        try:
+            points.check_inside(entry.points, height, width)
+        except ConfigError as err:
+            container.close()
+            raise ConfigError(f"{hints}: {err}; move the point or remove it") from None
     dst.parent.mkdir(parents=True, exist_ok=True)
     part = dst.with_name(f".{dst.name}.part")
     output = av.open(str(part), "w", format=_container_format(av, dst))
@@ -262,7 +282,7 @@ def colorize_video(src: Path, dst: Path, colorizer: Colorizer, request: Control 
                 pending.append(item)
                 if len(pending) == BATCH:
                     _colour_batch(pending, colorizer, request, stabilizer, muxer, report, (height, width),
-                                  network_every)
+                                  network_every, shots)
                     bar.update(len(pending))
                     pending = []
                 if stop["stop"]:
@@ -270,7 +290,7 @@ def colorize_video(src: Path, dst: Path, colorizer: Colorizer, request: Control 
                     break
             if pending and not report.interrupted:
                 _colour_batch(pending, colorizer, request, stabilizer, muxer, report, (height, width),
-                                  network_every)
+                                  network_every, shots)
                 bar.update(len(pending))
             if not report.interrupted:
                 muxer.send(lambda: output.mux(stream.encode(None)))
@@ -291,6 +311,17 @@ def colorize_video(src: Path, dst: Path, colorizer: Colorizer, request: Control 
     if report.expected and report.frames < report.expected and not report.interrupted:
         report.notes.append(f"only {report.frames} of the {report.expected} frames announced could be decoded")
     return report
+
+
+def _checked_hints(path: Path, colorizer: Colorizer) -> dict[int, hint_file.PhotoHints]:
+    """A video hint file read and checked against the model; ConfigError naming the file and the fix."""
+    entries = hint_file.read(path, video=True)
+    if any(entry.points for entry in entries.values()) and not colorizer.takes_points:
+        raise ConfigError(f"{path}: has colour points, but this model takes none; use the bundled model "
+                          f"(or one trained with points), or remove the points")
+    if any(entry.vividness is not None for entry in entries.values()):
+        raise ConfigError(f"{path}: a vividness per shot is not supported for videos; remove it (use --vividness)")
+    return entries
 
 
 def _estimated_frames(video) -> int:
@@ -345,24 +376,67 @@ class _Muxer:
             self.pool.shutdown(cancel_futures=True)
 
 
+class ShotHints:
+    """A video's hints by frame number (`hint_file.parse_video`): an entry's look and colour points hold from
+    its frame to the end of its shot; the points move with the content along the flow."""
+
+    def __init__(self, entries: dict[int, hint_file.PhotoHints], request: Control | None) -> None:
+        self.entries, self.run_request = entries, request
+        self.active: hint_file.PhotoHints | None = None
+        self.points: tuple[points.Point, ...] = ()
+
+    def frame(self, number: int, new_shot: bool, motion: np.ndarray | None, full_size: tuple[int, int]) -> None:
+        """Move on to frame `number`: take up its entry, drop the last at a cut, else carry the points along
+        `motion` ((h, w, 2) at working size: where each pixel was minus where it is; None: no flow)."""
+        if number in self.entries:
+            self.active = self.entries[number]
+            self.points = self.active.points
+        elif new_shot:
+            self.active, self.points = None, ()
+        elif self.points and motion is not None:
+            self.points = tuple(self._moved(point, motion, full_size) for point in self.points)
+
+    @staticmethod
+    def _moved(point: points.Point, motion: np.ndarray, full_size: tuple[int, int]) -> points.Point:
+        (height, width), (small_height, small_width) = full_size, motion.shape[:2]
+        scale_x, scale_y = width / small_width, height / small_height
+        row = min(small_height - 1, max(0, round(point.y / scale_y)))
+        column = min(small_width - 1, max(0, round(point.x / scale_x)))
+        dx, dy = motion[row, column]
+        return dataclasses.replace(point, x=float(np.clip(point.x - dx * scale_x, -0.5, width - 0.5)),
+                                   y=float(np.clip(point.y - dy * scale_y, -0.5, height - 0.5)))
+
+    @property
+    def request(self) -> Control | None:
+        """The active entry's look, else the run's."""
+        return self.active.look if self.active is not None and self.active.look is not None else self.run_request
+
+
 def _colour_batch(frames: list, colorizer: Colorizer, request: Control | None, stabilizer: StableChroma | None,
-                  muxer: _Muxer, report: VideoReport, size: tuple[int, int], network_every: int) -> None:
-    """Colour a few decoded frames and send them to the muxer, timestamps kept: one network call for
-    every `network_every`-th frame (and any that starts a shot); the others follow the flow."""
+                  muxer: _Muxer, report: VideoReport, size: tuple[int, int], network_every: int,
+                  shots: ShotHints | None) -> None:
+    """Colour a few decoded frames and send them to the muxer, timestamps kept: the network runs on every
+    `network_every`-th frame, any that starts a shot and any with a hint entry; the others follow the flow.
+    Without hints, the frames due for the network share one call."""
     height, width = size
     Ls = [color.gray_to_L(np.ascontiguousarray(frame.to_ndarray(format="gray")[:height, :width])) for frame in frames]
-    keys = [i for i in range(len(frames)) if stabilizer is None or (report.frames + i) % network_every == 0]
-    predicted = dict(zip(keys, (p.ab for p in colorizer.predict([Ls[i] for i in keys], request))))
+    due = [i for i in range(len(frames)) if stabilizer is None or (report.frames + i) % network_every == 0]
+    predicted = {} if shots is not None else dict(
+        zip(due, (p.ab for p in colorizer.predict([Ls[i] for i in due], request))))
     for index, (frame, L) in enumerate(zip(frames, Ls)):
-        ab = predicted.get(index)
-        if stabilizer is not None:
-            small = shrink_L(L, colorizer.render_size)
-            carried = stabilizer.follow(small) if ab is None else None
-            if carried is not None:
-                ab = carried
-            else:
-                ab, new_shot = stabilizer(small, colorizer.predict([L], request)[0].ab if ab is None else ab)
-                report.cuts += new_shot and report.frames > 0
+        number, new_shot = report.frames, stabilizer is None or stabilizer.look(shrink_L(L, colorizer.render_size))
+        if shots is not None:
+            shots.frame(number, new_shot, None if stabilizer is None else stabilizer.motion, (height, width))
+        if not (new_shot or index in due or (shots is not None and number in shots.entries)):
+            ab = stabilizer.carried()
+        else:
+            ab = predicted.get(index)
+            if ab is None:
+                wanted = [shots.points] if shots is not None and shots.points else None
+                ab = colorizer.predict([L], shots.request if shots is not None else request, wanted)[0].ab
+            if stabilizer is not None:
+                ab = stabilizer.blend(ab)
+                report.cuts += new_shot and number > 0
         muxer.send(muxer.frame, L, ab, frame.pts, frame.time_base)
         report.frames += 1
 
@@ -381,16 +455,20 @@ def plan_videos(src: Path, dst: Path) -> list[tuple[Path, Path]]:
 
 def colorize_videos(pairs: list[tuple[Path, Path]], colorizer: Colorizer, request: Control | None,
                     encoding: VideoEncoding, progress_interval: float,
-                    network_every: int = 2) -> tuple[list[VideoReport], list[str]]:
+                    network_every: int = 2, hints: Path | None = None) -> tuple[list[VideoReport], list[str]]:
     """Each video in turn (under torchrun, this rank's share: every WORLD_SIZE-th). Returns the reports
-    and the one-line reasons of the videos skipped; Ctrl-C stops after the frame being encoded."""
+    and the one-line reasons of the videos skipped; Ctrl-C stops after the frame being encoded. hints: the
+    hint file of the one video in `pairs` (others use the `name.hints.json` beside them)."""
+    if hints is not None and len(pairs) != 1:
+        raise ConfigError(f"--hints {hints} is for one video; put each video's hints beside it as "
+                          f"<name>{hint_file.SUFFIX} instead")
     world = runtime.world()
     reports, skipped = [], []
     for source, target in pairs[world.rank::world.size]:
         try:
             report = colorize_video(source, target, colorizer, request, encoding=encoding,
                                     progress_interval=progress_interval, shown=world.is_main,
-                                    network_every=network_every)
+                                    network_every=network_every, hints=hints)
         except (ImageError, ConfigError) as err:
             skipped.append(str(err))
             tqdm.write(str(err))

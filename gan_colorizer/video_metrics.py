@@ -54,8 +54,8 @@ def score_video(path: Path, colorizer: Colorizer, max_frames: int | None = None,
             height, width = small_L.shape
             truth_ab = cv2.resize(np.ascontiguousarray(truth_lab[..., 1:]), (width, height), interpolation=cv2.INTER_AREA)
             per_frame = colorizer.predict([L])[0].ab
-            carried = stabilizer.follow(small_L) if scores.frames % network_every else None
-            stable = carried if carried is not None else stabilizer(small_L, per_frame)[0]
+            new_shot = stabilizer.look(small_L)
+            stable = stabilizer.carried() if scores.frames % network_every and not new_shot else stabilizer.blend(per_frame)
             now = {"truth": truth_ab, "per-frame": per_frame, "stable": stable}
             for variant, ab in now.items():
                 scores.ab_rmse[variant].append(float(np.sqrt(((ab - truth_ab) ** 2).sum(axis=2).mean())))

@@ -221,3 +221,42 @@ def test_ctrl_c_removes_the_partial_output_and_says_how_far_it_got(tmp_path, tin
     assert report.interrupted and report.frames == video.BATCH
     assert list((tmp_path / "out").iterdir()) == []  # neither the output nor its .part
     assert source.is_file() and len(frame_times(source)) == 12  # the input untouched
+
+
+def test_shot_hints_hold_for_their_shot_and_points_move_with_the_content():
+    from gan_colorizer import hint_file, mood, points
+    warm = hint_file.parse({"gan_colorizer_hints": 1, "look": {"mood": "warm"},
+                            "points": [{"x": 20, "y": 10, "color": "#c03020"}]}, "test")
+    shots = video.ShotHints({3: warm}, request=None)
+    motion = np.zeros((12, 16, 2), np.float32)
+    motion[..., 0] = 1.0  # every pixel was one working pixel to the right: the scene moves left
+    shots.frame(2, False, motion, (24, 32))
+    assert shots.request is None and shots.points == ()
+    shots.frame(3, False, motion, (24, 32))
+    assert shots.request == mood.control("warm") and shots.points[0].x == 20
+    shots.frame(4, False, motion, (24, 32))
+    assert shots.points[0].x == pytest.approx(18.0) and shots.points[0].y == 10  # 1 working pixel = 2 full
+    shots.frame(5, True, None, (24, 32))  # a cut ends the entry
+    assert shots.request is None and shots.points == ()
+    assert points.Point  # the module the hints are made of
+
+
+def test_a_video_hint_file_is_checked_before_any_output(tmp_path, tiny_colorizer, monkeypatch):
+    import json
+    source = write_video(tmp_path / "film.mp4", scene_frames(8))
+    beside = tmp_path / "film.hints.json"
+    beside.write_text(json.dumps({"gan_colorizer_hints": 1, "shots": [{"frame": 0, "points": [[5, 5, "#ff0000"]]}]}))
+    with pytest.raises(ConfigError, match=r"film\.hints\.json: has colour points, but this model takes none"):
+        video.colorize_video(source, tmp_path / "out" / "film.mp4", tiny_colorizer)
+    assert not (tmp_path / "out").exists()
+    beside.write_text(json.dumps({"gan_colorizer_hints": 1, "shots": [{"look": {"mood": "warm"}}]}))
+    with pytest.raises(ConfigError, match=r"shot entry 1 needs its own \"frame\""):
+        video.colorize_video(source, tmp_path / "out" / "film.mp4", tiny_colorizer)
+    beside.write_text(json.dumps({"gan_colorizer_hints": 1, "shots": [{"frame": 2, "look": {"mood": "warm"}}]}))
+    asked = []
+    predict = tiny_colorizer.predict
+    monkeypatch.setattr(tiny_colorizer, "predict", lambda Ls, request=None, *a, **k: asked.append(request) or
+                        predict(Ls, request, *a, **k))
+    report = video.colorize_video(source, tmp_path / "out" / "film.mp4", tiny_colorizer)
+    assert report.frames == 8
+    assert asked[0] is None and all(request is not None and request.label == "warm" for request in asked[1:])

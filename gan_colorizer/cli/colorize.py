@@ -81,8 +81,9 @@ def check_options(render_size: int, max_render_size: int, out_format: str | None
               help="Shift the uncontrolled colours' a*b* statistics onto the request instead of asking a model "
                    "that takes a colour hint to paint it: arrives alike, but looks more like a colour filter.")
 @click.option("--hints", type=click.Path(dir_okay=False, path_type=Path),
-              help="A hint file (colour points and look, as the web app saves it) for a single --in photo. In a "
-                   "folder, each photo's own photo.hints.json beside it is used.")
+              help="A hint file (colour points and look, as the web app saves it) for a single --in photo, or a "
+                   "video's hints by shot (see 'Old film: videos' in the README). In a folder, each photo's or "
+                   "video's own name.hints.json beside it is used.")
 @click.option("--vividness", type=click.FloatRange(0.0, 1.0),
               help="From the calm colours (0) to the colour distribution's vivid ones (1), added where the model is "
                    "sure; for a model with a colour-distribution head (checkpoints/README.md says whether the bundled "
@@ -129,7 +130,8 @@ def main(src: Path, dst: Path, checkpoint: Path | None, backend: str | None, ren
                                              save_uncertainty=save_uncertainty)
                       if has_photos or not films else folder.FolderReport())
             film_reports, film_skips = ([], []) if report.interrupted or not films else video.colorize_videos(
-                films, colorizer, request, video.VideoEncoding(codec, crf, preset), progress_interval, network_every)
+                films, colorizer, request, video.VideoEncoding(codec, crf, preset), progress_interval, network_every,
+                hints if not has_photos else None)
     except ColorizerError as err:
         raise cli.fail(err) from None
     except KeyboardInterrupt:  # before the folder runner took over Ctrl-C: nothing was written yet
