@@ -32,6 +32,9 @@ from gan_colorizer.mood import Control
 
 VIDEO_SUFFIXES = (".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".mpg", ".mpeg", ".ts", ".mts", ".wmv",
                   ".flv", ".ogv", ".3gp")
+# Sound-only files: given alone as --in, they get the video path's one-line "no video stream"; a folder
+# run leaves them alone (an archive folder may hold narration beside its films).
+AUDIO_SUFFIXES = (".m4a", ".mp3", ".wav", ".aac", ".flac", ".ogg", ".opus", ".wma")
 BATCH = 4  # frames per network call: their predictions do not depend on each other
 
 
@@ -65,7 +68,7 @@ class VideoReport:
 
     source: Path
     frames: int = 0  # frames written
-    expected: int = 0  # frames the container announces (0: unknown)
+    expected: int = 0  # frames the container announces, or its duration implies (0: unknown)
     cuts: int = 0  # shots started afresh after the first
     notes: list[str] = field(default_factory=list)
     interrupted: bool = False
@@ -251,7 +254,7 @@ def colorize_video(src: Path, dst: Path, colorizer: Colorizer, request: Control 
     shots = (ShotHints(_checked_hints(hints, colorizer), request) if hints.is_file() or hints != hint_file.beside(src)
              else None)
     container, video = _open_input(av, src)
-    report = VideoReport(src, expected=video.frames)
+    report = VideoReport(src, expected=video.frames or _estimated_frames(video))
     height, width = video.codec_context.height // 2 * 2, video.codec_context.width // 2 * 2  # 4:2:0 needs even
     if (height, width) != (video.codec_context.height, video.codec_context.width):
         report.notes.append(f"{video.codec_context.width}x{video.codec_context.height} cropped to {width}x{height} "
@@ -269,7 +272,7 @@ def colorize_video(src: Path, dst: Path, colorizer: Colorizer, request: Control 
     try:
         copies = [s for s in container.streams if s.type in ("audio", "subtitle")]
         stream, copied = _output_streams(av, output, video, copies, encoding, (height, width), report)
-        bar = progress.progress("colorize", report.expected or _estimated_frames(video), 0, progress_interval, shown,
+        bar = progress.progress("colorize", max(1, report.expected), 0, progress_interval, shown,
                                 unit="frame")
         stabilizer = StableChroma() if stable else None
         with runtime.stop_on_signals((signal.SIGINT, signal.SIGTERM)) as stop, _Muxer(output, stream) as muxer:
@@ -295,6 +298,8 @@ def colorize_video(src: Path, dst: Path, colorizer: Colorizer, request: Control 
             if not report.interrupted:
                 muxer.send(lambda: output.mux(stream.encode(None)))
         bar.close()
+        if report.frames == 0 and not report.interrupted:
+            raise ImageError(f"{src}: no video frame could be decoded ({'; '.join(report.notes) or 'damaged or truncated'})")
         done = not report.interrupted
     except av.error.FFmpegError as err:
         raise ImageError(f"{dst}: cannot encode ({_reason(err)})") from None
@@ -325,10 +330,14 @@ def _checked_hints(path: Path, colorizer: Colorizer) -> dict[int, hint_file.Phot
 
 
 def _estimated_frames(video) -> int:
-    """The frame count from the stream's duration and rate, for a container that does not announce it."""
-    if video.duration and video.time_base and video.average_rate:
-        return max(1, round(float(video.duration * video.time_base * video.average_rate)))
-    return 1
+    """The frame count from the stream's (or the file's) duration and rate, for a container that does not
+    announce it (Matroska); 0 when neither is known."""
+    rate = video.average_rate or video.guessed_rate
+    if video.duration and video.time_base and rate:
+        return round(float(video.duration * video.time_base * rate))
+    if video.container.duration and rate:
+        return round(video.container.duration / 1_000_000 * float(rate))  # AV_TIME_BASE: microseconds
+    return 0
 
 
 def _container_format(av, dst: Path) -> str:
@@ -446,9 +455,9 @@ def plan_videos(src: Path, dst: Path) -> list[tuple[Path, Path]]:
     else the folder it goes into), or every video under the folder `src` (its tree kept under `dst`)."""
     src, dst = Path(src), Path(dst)
     if src.is_file():
-        if not is_video_name(src.name):
+        if not (is_video_name(src.name) or src.name.lower().endswith(AUDIO_SUFFIXES)):
             return []
-        return [(src, dst if is_video_name(dst.name) else dst / src.name)]
+        return [(src, dst if is_video_name(dst.name) else dst / (src.name if is_video_name(src.name) else src.stem + ".mp4"))]
     return [(path, dst / path.relative_to(src)) for path in sorted(src.rglob("*"))
             if path.is_file() and is_video_name(path.name)]
 
