@@ -258,3 +258,32 @@ def test_a_video_hint_file_is_checked_before_any_output(tmp_path, tiny_colorizer
     report = video.colorize_video(source, tmp_path / "out" / "film.mp4", tiny_colorizer)
     assert report.frames == 8
     assert asked[0] is None and all(request is not None and request.label == "warm" for request in asked[1:])
+
+
+def test_subtitles_are_copied_where_the_container_holds_them_and_named_where_not(tmp_path, tiny_colorizer):
+    (tmp_path / "subs.srt").write_text("1\n00:00:00,000 --> 00:00:00,500\nHello\n\n2\n00:00:00,600 --> 00:00:00,900\n"
+                                       "World\n")
+    source = tmp_path / "film.mkv"
+    with av.open(str(tmp_path / "subs.srt")) as srt, av.open(str(source), "w") as out:
+        stream = out.add_stream("libx264", rate=10)
+        stream.height, stream.width, stream.pix_fmt = 48, 64, "yuv420p"
+        subtitles = out.add_stream_from_template(srt.streams.subtitles[0])
+        for packet in srt.demux(srt.streams.subtitles[0]):
+            if packet.dts is not None:
+                packet.stream = subtitles
+                out.mux(packet)
+        for index, rgb in enumerate(scene_frames(10)):
+            frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+            frame.pts, frame.time_base = index, Fraction(1, 10)
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode(None))
+
+    def texts(path: Path) -> list[bytes]:
+        with av.open(str(path)) as container:
+            return [bytes(p) for p in container.demux(subtitles=0) if p.size] if container.streams.subtitles else []
+
+    assert video.colorize_video(source, tmp_path / "out.mkv", tiny_colorizer).notes == []
+    assert texts(tmp_path / "out.mkv") == texts(source) == [b"Hello", b"World"]
+    report = video.colorize_video(source, tmp_path / "out.mp4", tiny_colorizer)
+    assert report.frames == 10 and texts(tmp_path / "out.mp4") == []
+    assert any("subtitle stream 1 (srt) not copied" in note and ".mkv" in note for note in report.notes)
