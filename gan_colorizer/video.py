@@ -253,6 +253,7 @@ def colorize_video(src: Path, dst: Path, colorizer: Colorizer, request: Control 
     hints = hints if hints is not None else hint_file.beside(src)
     shots = (ShotHints(_checked_hints(hints, colorizer), request) if hints.is_file() or hints != hint_file.beside(src)
              else None)
+    muxer_format = _container_format(av, dst)
     container, video = _open_input(av, src)
     report = VideoReport(src, expected=video.frames or _estimated_frames(video))
     height, width = video.codec_context.height // 2 * 2, video.codec_context.width // 2 * 2  # 4:2:0 needs even
@@ -267,7 +268,11 @@ def colorize_video(src: Path, dst: Path, colorizer: Colorizer, request: Control 
             raise ConfigError(f"{hints}: {err}; move the point or remove it") from None
     dst.parent.mkdir(parents=True, exist_ok=True)
     part = dst.with_name(f".{dst.name}.part")
-    output = av.open(str(part), "w", format=_container_format(av, dst))
+    try:
+        output = av.open(str(part), "w", format=muxer_format)
+    except (av.error.FFmpegError, OSError) as err:
+        container.close()
+        raise ImageError(f"{dst}: cannot write ({_reason(err)})") from None
     done = False
     try:
         copies = [s for s in container.streams if s.type in ("audio", "subtitle")]
@@ -299,7 +304,8 @@ def colorize_video(src: Path, dst: Path, colorizer: Colorizer, request: Control 
                 muxer.send(lambda: output.mux(stream.encode(None)))
         bar.close()
         if report.frames == 0 and not report.interrupted:
-            raise ImageError(f"{src}: no video frame could be decoded ({'; '.join(report.notes) or 'damaged or truncated'})")
+            why = "; ".join(report.notes) or "damaged or truncated"
+            raise ImageError(f"{src}: no video frame could be decoded ({why})")
         done = not report.interrupted
     except av.error.FFmpegError as err:
         raise ImageError(f"{dst}: cannot encode ({_reason(err)})") from None
