@@ -137,7 +137,8 @@ class StableChroma:
 
         self.warped = warp(ab_before)
         height, width = gray.shape
-        self.motion = np.dstack([map_x - np.arange(width, dtype=np.float32), map_y - np.arange(height, dtype=np.float32)[:, None]])
+        self.motion = np.dstack([map_x - np.arange(width, dtype=np.float32),
+                                 map_y - np.arange(height, dtype=np.float32)[:, None]])
         lightness = np.exp(-((L - warp(L_before)) / self.tolerance) ** 2)
         return self.carry * reliable * lightness
 
@@ -153,9 +154,14 @@ def reliable_flow(gray: np.ndarray, gray_before: np.ndarray, flow) -> tuple[np.n
     xs, ys = np.meshgrid(np.arange(width, dtype=np.float32), np.arange(height, dtype=np.float32))
     map_x, map_y = xs + forward[..., 0], ys + forward[..., 1]
     back = cv2.remap(backward, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-    reliable = ((forward + back) ** 2).sum(axis=2) <= 0.01 * ((forward ** 2).sum(axis=2) + (back ** 2).sum(axis=2)) + 0.5
+    reliable = _squared(forward + back) <= 0.01 * (_squared(forward) + _squared(back)) + 0.5
     reliable &= (map_x >= 0) & (map_x <= width - 1) & (map_y >= 0) & (map_y <= height - 1)
     return map_x, map_y, reliable
+
+
+def _squared(flow: np.ndarray) -> np.ndarray:
+    """(h, w, 2) flow -> (h, w) squared length of each vector."""
+    return (flow ** 2).sum(axis=2)
 
 
 def _open_input(av, path: Path):
@@ -463,7 +469,8 @@ def plan_videos(src: Path, dst: Path) -> list[tuple[Path, Path]]:
     if src.is_file():
         if not (is_video_name(src.name) or src.name.lower().endswith(AUDIO_SUFFIXES)):
             return []
-        return [(src, dst if is_video_name(dst.name) else dst / (src.name if is_video_name(src.name) else src.stem + ".mp4"))]
+        name = src.name if is_video_name(src.name) else src.stem + ".mp4"  # a sound file: refused later, by name
+        return [(src, dst if is_video_name(dst.name) else dst / name)]
     return [(path, dst / path.relative_to(src)) for path in sorted(src.rglob("*"))
             if path.is_file() and is_video_name(path.name)]
 

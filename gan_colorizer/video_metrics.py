@@ -52,10 +52,12 @@ def score_video(path: Path, colorizer: Colorizer, max_frames: int | None = None,
             truth_lab = color.rgb_to_lab(frame.to_ndarray(format="rgb24").astype(np.float32) / 255.0)
             small_L = shrink_L(L, colorizer.render_size)
             height, width = small_L.shape
-            truth_ab = cv2.resize(np.ascontiguousarray(truth_lab[..., 1:]), (width, height), interpolation=cv2.INTER_AREA)
+            truth_ab = cv2.resize(np.ascontiguousarray(truth_lab[..., 1:]), (width, height),
+                                  interpolation=cv2.INTER_AREA)
             per_frame = colorizer.predict([L])[0].ab
             new_shot = stabilizer.look(small_L)
-            stable = stabilizer.carried() if scores.frames % network_every and not new_shot else stabilizer.blend(per_frame)
+            follows = scores.frames % network_every and not new_shot
+            stable = stabilizer.carried() if follows else stabilizer.blend(per_frame)
             now = {"truth": truth_ab, "per-frame": per_frame, "stable": stable}
             for variant, ab in now.items():
                 scores.ab_rmse[variant].append(float(np.sqrt(((ab - truth_ab) ** 2).sum(axis=2).mean())))
@@ -69,7 +71,8 @@ def score_video(path: Path, colorizer: Colorizer, max_frames: int | None = None,
                     for variant, ab in now.items():
                         warped = cv2.remap(before[1][variant], map_x, map_y, cv2.INTER_LINEAR,
                                            borderMode=cv2.BORDER_REPLICATE)
-                        scores.flicker[variant].append(float(np.sqrt(((ab - warped) ** 2).sum(axis=2))[reliable].mean()))
+                        distance = np.sqrt(((ab - warped) ** 2).sum(axis=2))
+                        scores.flicker[variant].append(float(distance[reliable].mean()))
             before = (gray, now)
             scores.frames += 1
     finally:
