@@ -229,6 +229,10 @@ def _output_streams(av, output, video, copied_from: list, encoding: VideoEncodin
     stream.time_base = video.time_base
     stream.codec_context.time_base = video.time_base
     stream.options = {"crf": str(encoding.crf), "preset": encoding.preset}
+    # What the RGB frames are converted with (swscale's default: BT.601 matrix, limited range), said in
+    # the file: untagged, players take HD for BT.709 and shift its hues. Primaries and transfer: sRGB's.
+    context = stream.codec_context
+    context.colorspace, context.color_range, context.color_primaries, context.color_trc = 6, 1, 1, 1
     copied = {}
     for source in copied_from:
         try:

@@ -287,3 +287,11 @@ def test_subtitles_are_copied_where_the_container_holds_them_and_named_where_not
     report = video.colorize_video(source, tmp_path / "out.mp4", tiny_colorizer)
     assert report.frames == 10 and texts(tmp_path / "out.mp4") == []
     assert any("subtitle stream 1 (srt) not copied" in note and ".mkv" in note for note in report.notes)
+
+
+def test_the_output_says_which_colour_matrix_its_frames_were_converted_with(tmp_path, tiny_colorizer):
+    source = write_video(tmp_path / "film.mp4", scene_frames(4, size=(48, 64)))
+    video.colorize_video(source, tmp_path / "out.mp4", tiny_colorizer)
+    with av.open(str(tmp_path / "out.mp4")) as container:
+        context = container.streams.video[0].codec_context
+        assert (context.colorspace, context.color_range, context.color_primaries) == (6, 1, 1)  # BT.601, limited, sRGB
