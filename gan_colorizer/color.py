@@ -12,7 +12,6 @@ An 8-bit gray file's L comes from a 256-entry table of that same conversion (`gr
 with fewer full-resolution passes (docs/performance.md).
 """
 import functools
-from concurrent.futures import ThreadPoolExecutor
 
 import cv2
 import numpy as np
@@ -20,7 +19,6 @@ import torch
 
 L_SCALE = 50.0
 AB_SCALE = 110.0
-PARALLEL_PIXELS = 200_000  # out-of-gamut candidates above which gamut mapping runs in parts on two threads
 
 
 def rgb_to_lab(rgb: np.ndarray) -> np.ndarray:
@@ -183,7 +181,7 @@ def lab_to_rgb_in_gamut(lab: np.ndarray) -> np.ndarray:
     # Clipped pixels sit exactly on 0 or 1; in-gamut ones only rarely (pure black or white).
     on_edge = np.flatnonzero(cv2.inRange(rgb, (1e-6,) * 3, (1.0 - 1e-6,) * 3) == 0)
     if on_edge.size:
-        outside, inside_rgb = _desaturate_in_parts(np.take(lab.reshape(-1, 3), on_edge, axis=0))
+        outside, inside_rgb = _desaturate_into_gamut(np.take(lab.reshape(-1, 3), on_edge, axis=0))
         rgb.reshape(-1, 3)[on_edge[outside]] = inside_rgb
     return rgb
 
@@ -200,19 +198,9 @@ def lab_to_rgb8_in_gamut(lab: np.ndarray) -> np.ndarray:
                                alpha=255.0)
     on_edge = np.flatnonzero(cv2.inRange(rgb8, (1,) * 3, (254,) * 3) == 0)
     if on_edge.size:
-        outside, inside_rgb = _desaturate_in_parts(np.take(lab.reshape(-1, 3), on_edge, axis=0))
+        outside, inside_rgb = _desaturate_into_gamut(np.take(lab.reshape(-1, 3), on_edge, axis=0))
         rgb8.reshape(-1, 3)[on_edge[outside]] = cv2.convertScaleAbs(inside_rgb, alpha=255.0)
     return rgb8
-
-
-def _desaturate_in_parts(lab: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """`_desaturate_into_gamut` of (N, 3) Lab, in parts on two threads when N is large (numpy's loops let go
-    of the GIL): a 12 MP photo with blown highlights can have 600K such pixels (57 -> 38 ms here)."""
-    if len(lab) < PARALLEL_PIXELS:
-        return _desaturate_into_gamut(lab)
-    with ThreadPoolExecutor(2) as pool:
-        parts = list(pool.map(_desaturate_into_gamut, np.array_split(lab, 8)))
-    return np.concatenate([part[0] for part in parts]), np.concatenate([part[1] for part in parts])
 
 
 def _desaturate_into_gamut(lab: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

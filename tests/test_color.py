@@ -84,13 +84,3 @@ def test_a_network_nan_renders_gray_not_garbage():
     rgb8 = color.lab_to_rgb8_in_gamut(color.merge_lab(L, ab))
     assert np.ptp(rgb8.astype(int), axis=2).max() <= 1  # gray: all three channels alike
 
-
-def test_gamut_mapping_in_parts_equals_it_in_one_piece(monkeypatch):
-    rng = np.random.default_rng(1)
-    lab = np.stack([rng.uniform(0, 100, 5000), rng.uniform(-100, 100, 5000), rng.uniform(-100, 100, 5000)], 1)
-    lab = lab.astype(np.float32)
-    whole = color._desaturate_into_gamut(lab)
-    monkeypatch.setattr(color, "PARALLEL_PIXELS", 100)
-    parts = color._desaturate_in_parts(lab)
-    np.testing.assert_array_equal(parts[0], whole[0])
-    np.testing.assert_array_equal(parts[1], whole[1])
