@@ -9,13 +9,14 @@ archivist set on the page, so the full-resolution batch run gives the pixels the
 
 "gan_colorizer_hints" is the format's version. Points are in the photo's own pixels (x right, y
 down, from the top-left pixel's centre), as `points.parse_point` reads them; "look" holds the
-arguments of `mood.control` (mood, color, temperature, strength, learned), and replaces the run's
+arguments of `mood.control` (mood, color, temperature, reference: a photo's path, relative to the hint
+file's folder; strength, learned), and replaces the run's
 own look for this photo; "vividness" (in [0, 1], for a model with a colour-distribution head) replaces
 the run's. Every key but the version may be left out.
 
 A video's hint file (`colorize --in film.mp4 --hints film.hints.json`) lists entries by frame number
-(from 0), each with a photo's keys; an entry holds from its frame to the end of that frame's shot
-(a hint on a shot's first frame, for the whole shot), its points moving with the content:
+(from 0), each with a photo's keys; an entry's look holds for the whole shot of its frame, its points
+from that frame to the end of the shot, moving with the content (`video.ShotHints`):
 
     {"gan_colorizer_hints": 1, "shots": [{"frame": 0, "look": {"mood": "warm"}},
                                          {"frame": 240, "points": [{"x": 300, "y": 120, "color": "#2050c0"}]}]}
@@ -30,7 +31,7 @@ from gan_colorizer.errors import ConfigError
 
 VERSION = 1
 SUFFIX = ".hints.json"
-LOOK_KEYS = ("mood", "color", "temperature", "strength", "learned")
+LOOK_KEYS = ("mood", "color", "temperature", "reference", "strength", "learned")
 
 
 @dataclass(frozen=True)
@@ -48,8 +49,10 @@ def beside(photo: Path) -> Path:
     return photo.with_name(photo.stem + SUFFIX)
 
 
-def parse(data: Any, where: str) -> PhotoHints:
-    """A hint file's decoded JSON -> PhotoHints; ConfigError naming `where` and the fix for anything else."""
+def parse(data: Any, where: str, folder: Path | None = None) -> PhotoHints:
+    """A hint file's decoded JSON -> PhotoHints; ConfigError naming `where` and the fix for anything else.
+    folder: where a relative "reference" path starts (the hint file's folder); None (an upload to the web
+    app): no reference is taken, so a file sent to the app cannot make it read a path on the machine."""
     fix = "see 'Hint files' in the README"
     if not isinstance(data, dict) or data.get("gan_colorizer_hints") != VERSION:
         raise ConfigError(f"{where}: not a gan_colorizer hint file (version {VERSION}): {fix}")
@@ -65,13 +68,18 @@ def parse(data: Any, where: str) -> PhotoHints:
         raise ConfigError(f"{where}: look must be an object with keys among {', '.join(LOOK_KEYS)}: {fix}")
     try:
         wanted = points.parse_points(data.get("points", []))
-        look = mood.control(**look_args) if look_args else None
+        reference = (look_args or {}).get("reference")
+        if reference is not None and (not isinstance(reference, str) or folder is None):
+            raise ConfigError(f"look's reference must be a photo's path, in a hint file on disk (colorize --hints); "
+                              f"got {reference!r}")
+        resolved = {**look_args, "reference": folder / reference} if reference is not None else look_args
+        look = mood.control(**resolved) if look_args else None
     except ConfigError as err:
         raise ConfigError(f"{where}: {err}") from None
     return PhotoHints(wanted, look, look_args or None, None if vividness is None else float(vividness))
 
 
-def parse_video(data: Any, where: str) -> dict[int, PhotoHints]:
+def parse_video(data: Any, where: str, folder: Path | None = None) -> dict[int, PhotoHints]:
     """A video hint file's decoded JSON -> {frame: PhotoHints}; ConfigError naming `where` and the entry."""
     if not isinstance(data, dict) or data.get("gan_colorizer_hints") != VERSION or set(data) != {"gan_colorizer_hints",
                                                                                                   "shots"}:
@@ -83,7 +91,7 @@ def parse_video(data: Any, where: str) -> dict[int, PhotoHints]:
         if isinstance(frame, bool) or not isinstance(frame, int) or frame < 0 or frame in entries:
             raise ConfigError(f"{where}: shot entry {index + 1} needs its own \"frame\", a frame number from 0")
         entries[frame] = parse({"gan_colorizer_hints": VERSION, **{k: v for k, v in entry.items() if k != "frame"}},
-                               f"{where}: shot entry {index + 1}")
+                               f"{where}: shot entry {index + 1}", folder)
     return entries
 
 
@@ -96,7 +104,8 @@ def read(path: Path, video: bool = False) -> PhotoHints | dict[int, PhotoHints]:
         raise ConfigError(f"{path}: no such hint file") from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
         raise ConfigError(f"{path}: not readable as JSON ({err}); fix it or remove it") from None
-    return parse_video(data, str(path)) if video else parse(data, str(path))
+    folder = Path(path).parent
+    return parse_video(data, str(path), folder) if video else parse(data, str(path), folder)
 
 
 def to_json(hints: PhotoHints) -> str:

@@ -261,9 +261,9 @@ def colorize_video(src: Path, dst: Path, colorizer: Colorizer, request: Control 
     if src.resolve() == dst.resolve():
         raise ConfigError(f"--out {dst} would overwrite --in {src}; choose another output file")
     hints = hints if hints is not None else hint_file.beside(src)
-    shots = (ShotHints(_checked_hints(hints, colorizer), request) if hints.is_file() or hints != hint_file.beside(src)
-             else None)
+    entries = _checked_hints(hints, colorizer) if hints.is_file() or hints != hint_file.beside(src) else None
     muxer_format = _container_format(av, dst)
+    shots = None if entries is None else ShotHints(entries, request, shot_starts(src, colorizer.render_size))
     container, video = _open_input(av, src)
     report = VideoReport(src, expected=video.frames or _estimated_frames(video))
     height, width = video.codec_context.height // 2 * 2, video.codec_context.width // 2 * 2  # 4:2:0 needs even
@@ -334,6 +334,26 @@ def colorize_video(src: Path, dst: Path, colorizer: Colorizer, request: Control 
     return report
 
 
+def shot_starts(path: Path, render_size: int) -> list[int]:
+    """The frame numbers where shots start (0 first), found as `colorize_video` finds them (StableChroma's
+    cut test on each frame's L at the working size), in a pass of its own over the video: what a hint
+    file's look needs to hold for the whole shot, the frames before its own included."""
+    av = _av()
+    container, stream = _open_input(av, path)
+    cuts, starts = StableChroma(), []
+    try:
+        for number, frame in enumerate(container.decode(stream)):
+            small = shrink_L(color.gray_to_L(frame.to_ndarray(format="gray")), render_size)
+            if cuts.look(small):
+                starts.append(number)
+            cuts.blend(np.zeros((*small.shape, 2), np.float32))  # only the lightness matters for a cut
+    except av.error.FFmpegError:  # damage: the colouring pass reports it; the shots found so far stand
+        pass
+    finally:
+        container.close()
+    return starts
+
+
 def _checked_hints(path: Path, colorizer: Colorizer) -> dict[int, hint_file.PhotoHints]:
     """A video hint file read and checked against the model; ConfigError naming the file and the fix."""
     entries = hint_file.read(path, video=True)
@@ -402,11 +422,17 @@ class _Muxer:
 
 
 class ShotHints:
-    """A video's hints by frame number (`hint_file.parse_video`): an entry's look and colour points hold from
-    its frame to the end of its shot; the points move with the content along the flow."""
+    """A video's hints by frame number (`hint_file.parse_video`): an entry's look holds for the whole shot of
+    its frame (from the shot's first frame, given `starts`), its colour points from their frame to the end
+    of the shot, moving with the content along the flow (they are placed on that frame's picture)."""
 
-    def __init__(self, entries: dict[int, hint_file.PhotoHints], request: Control | None) -> None:
-        self.entries, self.run_request = entries, request
+    def __init__(self, entries: dict[int, hint_file.PhotoHints], request: Control | None,
+                 starts: list[int] | None = None) -> None:
+        self.entries, self.run_request = dict(entries), request
+        for number in sorted(entries):  # the first look of each shot reaches back to the shot's first frame
+            start = max((s for s in starts or () if s <= number), default=number)
+            if start < number and entries[number].look is not None and not any(start <= n < number for n in self.entries):
+                self.entries[start] = dataclasses.replace(entries[number], points=())
         self.active: hint_file.PhotoHints | None = None
         self.points: tuple[points.Point, ...] = ()
 

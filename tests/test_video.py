@@ -257,7 +257,8 @@ def test_a_video_hint_file_is_checked_before_any_output(tmp_path, tiny_colorizer
                         predict(Ls, request, *a, **k))
     report = video.colorize_video(source, tmp_path / "out" / "film.mp4", tiny_colorizer)
     assert report.frames == 8
-    assert asked[0] is None and all(request is not None and request.label == "warm" for request in asked[1:])
+    # one shot: the look given at frame 2 holds from its first frame
+    assert asked and all(request is not None and request.label == "warm" for request in asked)
 
 
 def test_subtitles_are_copied_where_the_container_holds_them_and_named_where_not(tmp_path, tiny_colorizer):
@@ -295,3 +296,29 @@ def test_the_output_says_which_colour_matrix_its_frames_were_converted_with(tmp_
     with av.open(str(tmp_path / "out.mp4")) as container:
         context = container.streams.video[0].codec_context
         assert (context.colorspace, context.color_range, context.color_primaries) == (6, 1, 1)  # BT.601, limited, sRGB
+
+
+def test_a_look_holds_for_its_whole_shot_and_a_reference_photo_is_found_beside_the_hints(tmp_path, tiny_colorizer,
+                                                                                         monkeypatch):
+    import json
+
+    from PIL import Image
+    source = write_video(tmp_path / "film.mp4", scene_frames(12, cut_at=6))
+    assert video.shot_starts(source, tiny_colorizer.render_size) == [0, 6]
+    Image.fromarray(np.ascontiguousarray(data.coffee()[::8, ::8])).save(tmp_path / "sepia.jpg")
+    (tmp_path / "film.hints.json").write_text(json.dumps({"gan_colorizer_hints": 1, "shots": [
+        {"frame": 9, "look": {"reference": "sepia.jpg"}}]}))  # given late in the second shot
+    asked = []
+    predict = tiny_colorizer.predict
+    monkeypatch.setattr(tiny_colorizer, "predict", lambda Ls, request=None, *a, **k: asked.append(request) or
+                        predict(Ls, request, *a, **k))
+    report = video.colorize_video(source, tmp_path / "out.mp4", tiny_colorizer, network_every=1)
+    assert report.frames == 12 and report.cuts == 1
+    labels = [None if request is None else request.label for request in asked]
+    assert labels == [None] * 6 + ["sepia.jpg"] * 6  # from the second shot's first frame, not from frame 9
+
+
+def test_an_uploaded_hint_file_cannot_name_a_reference_path():
+    from gan_colorizer import hint_file
+    with pytest.raises(ConfigError, match="hint file on disk"):
+        hint_file.parse({"gan_colorizer_hints": 1, "look": {"reference": "/etc/passwd"}}, "the hint file")
