@@ -223,7 +223,9 @@ def _output_streams(av, output, video, copied_from: list, encoding: VideoEncodin
     try:
         stream = output.add_stream(encoding.codec, rate=video.average_rate or video.guessed_rate or 25)
     except (av.error.FFmpegError, ValueError) as err:
-        raise ConfigError(f"--codec {encoding.codec}: {_reason(err)}") from None
+        known = encoding.codec in av.codecs_available
+        why = _reason(err) if known else "FFmpeg here has no such encoder; try libx264, libx265 or libvpx-vp9"
+        raise ConfigError(f"--codec {encoding.codec}: {why}") from None
     stream.height, stream.width = size
     stream.pix_fmt = "yuv420p"
     stream.time_base = video.time_base

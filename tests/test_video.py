@@ -322,3 +322,12 @@ def test_an_uploaded_hint_file_cannot_name_a_reference_path():
     from gan_colorizer import hint_file
     with pytest.raises(ConfigError, match="hint file on disk"):
         hint_file.parse({"gan_colorizer_hints": 1, "look": {"reference": "/etc/passwd"}}, "the hint file")
+
+
+def test_an_unknown_encoder_is_one_line_and_another_one_works(tmp_path, tiny_colorizer):
+    source = write_video(tmp_path / "film.mp4", scene_frames(4))
+    with pytest.raises(ConfigError, match="--codec nosuchcodec: FFmpeg here has no such encoder"):
+        video.colorize_video(source, tmp_path / "a.mp4", tiny_colorizer, encoding=video.VideoEncoding("nosuchcodec"))
+    assert not list(tmp_path.glob(".*.part")) and not (tmp_path / "a.mp4").exists()
+    report = video.colorize_video(source, tmp_path / "b.webm", tiny_colorizer, encoding=video.VideoEncoding("libvpx-vp9"))
+    assert report.frames == 4 and len(frame_times(tmp_path / "b.webm")) == 4
