@@ -5,7 +5,8 @@
 
 1. One photo end to end (read, colorize, write through `folder.colorize_folder`, model loaded) at 2 MP
    and 12 MP: median seconds of `--runs` after a warm-up, and the peak RSS those runs add, each tree and
-   size in a fresh process (benchmarks/_throughput_worker.py with that tree on PYTHONPATH). The trees
+   size in a fresh process (benchmarks/_throughput_worker.py with that tree on PYTHONPATH), and the
+   process's whole peak RSS (model, libraries and memory kept for reuse included). The trees
    take turns, so a change in the machine's load hits both.
 2. A folder of `--photos` 12 MP gray JPEGs through each tree's `tools/colorize.py`, on one process and
    under `torchrun --nproc_per_node=2`: photos per second of the whole command, start-up included,
@@ -87,13 +88,14 @@ def main(baseline: Path | None, photo: Path | None, checkpoint: Path, photos: in
                + ", ".join(f"{name} {tree}" for name, tree in trees.items()) + "\n")
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        click.echo("| input | " + " | ".join(f"{name} s | {name} peak MB added" for name in trees) + " |")
-        click.echo("|---|" + "---|---|" * len(trees))
+        click.echo("| input | " + " | ".join(f"{name} s | {name} peak MB added | {name} peak RSS MB" for name in trees)
+                   + " |")
+        click.echo("|---|" + "---|---|---|" * len(trees))
         for label, pixels in SIZES:
             path = make_photo(gray, pixels, tmp / f"{label.replace(' ', '')}.jpg")
             results = {name: one_photo(tree, checkpoint, path, runs) for name, tree in trees.items()}
-            click.echo(f"| {label} | " + " | ".join(f"{r['seconds']:.3f} | {r['peak_mb']:.0f}" for r in results.values())
-                       + " |")
+            click.echo(f"| {label} | " + " | ".join(f"{r['seconds']:.3f} | {r['peak_mb']:.0f} | {r['peak_total_mb']:.0f}"
+                                                    for r in results.values()) + " |")
         src = tmp / "folder"
         src.mkdir()
         first = make_photo(gray, 12_000_000, src / "scan_000.jpg")

@@ -114,6 +114,7 @@ def main(src: Path, dst: Path, checkpoint: Path | None, backend: str | None, ren
 
     try:
         check_options(render_size, max_render_size, out_format, bit_depth)
+        runtime.reuse_freed_memory()
         with runtime.distributed(device) as run_device:
             request = mood.control(mood_name, target_color, reference, strength, learned=not shift,
                                    temperature=temperature)
