@@ -1,11 +1,11 @@
 """Colorize a file or a whole folder tree into another folder: what `tools/colorize.py` runs.
 
 Jobs: list inputs and plan outputs (never over an input, never into `--in`); under torchrun, take
-every WORLD_SIZE-th of them; two reader threads decode ahead (header checks: pixel count and
-memory, then L); the main thread batches images of one working size through the Colorizer; two
-writer threads render and encode behind it. A bad file gets one `path: reason` line in the report
-and is skipped; the rest still come out. Ctrl-C or SIGTERM stops the run between images with every
-written file whole; the ranks' reports are gathered into one.
+every WORLD_SIZE-th of them; reader threads decode ahead (header checks: pixel count and memory,
+then L); the main thread batches images of one working size through the Colorizer; writer threads
+render and encode behind it (two of each; one under torchrun on few cores). A bad file gets one
+`path: reason` line in the report and is skipped; the rest still come out. Ctrl-C or SIGTERM stops
+the run between images with every written file whole; the ranks' reports are gathered into one.
 """
 import signal
 from collections import deque
@@ -17,6 +17,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import torch
 import torch.distributed as dist
 from tqdm import tqdm
 
@@ -31,9 +32,10 @@ from gan_colorizer.mood import Control
 DEFAULT_MAX_PIXELS = 100_000_000
 OUTPUT_FORMATS = ("jpg", "png", "webp", "tif", "bmp")
 DEFAULT_PROGRESS_INTERVAL = progress.DEFAULT_INTERVAL  # s between lines when stderr is not a terminal
-# Threads beside the network: decoding and writing (render + encode, the longer of the two) of whole
-# photos overlap the network's call; two each keep two cores busy (docs/performance.md).
-READERS, WRITERS = 2, 2
+# Threads beside the network, each side: decoding and writing (render + encode, the longer of the two)
+# of whole photos overlap the network's call; two each keep two cores busy (docs/performance.md). A
+# process given fewer cores (torchrun sets one torch thread per rank) takes one each: more only switch.
+MAX_SIDE_THREADS = 2
 # Full-size images alive at once, at memory.FULL_RES_BYTES_PER_PIXEL each: the two rendering. One
 # decoding holds its 8-bit pixels and L (5 bytes a pixel), well inside that estimate's margin.
 FULL_SIZE_IMAGES_IN_FLIGHT = 2
@@ -372,8 +374,8 @@ def colorize_folder(src: Path, dst: Path, colorizer: Colorizer, request: Control
     """Colorize one image file or every image under a folder into `dst`, each at its own resolution.
 
     Bad files (unreadable, truncated, too large for --max-pixels or for the memory free at this
-    render size) get one `path: reason` line and are skipped; the rest still come out. Two reader
-    threads decode ahead and two writer threads encode behind the network; consecutive images of one
+    render size) get one `path: reason` line and are skipped; the rest still come out. Reader
+    threads decode ahead and writer threads encode behind the network; consecutive images of one
     working size share a network call (up to `batch_size`, and as many as fit in memory). Alpha is
     kept where the output format carries it (PNG, WebP, TIFF), and so are the input's EXIF, XMP, IPTC and
     DPI (image_writer.write_image); outputs are tagged sRGB. bit_depth: 8 or 16 bits per channel (16 only
@@ -406,7 +408,8 @@ def colorize_folder(src: Path, dst: Path, colorizer: Colorizer, request: Control
         jobs = run.select(pairs, world, skip_existing, hints)
         run.progress = progress.progress("colorize", run.report.total, run.report.total - len(jobs),
                                          progress_interval, world.is_main)
-        with (ThreadPoolExecutor(READERS) as readers, ThreadPoolExecutor(WRITERS) as writers,
+        side_threads = min(MAX_SIDE_THREADS, torch.get_num_threads())
+        with (ThreadPoolExecutor(side_threads) as readers, ThreadPoolExecutor(side_threads) as writers,
               runtime.opencv_threads(1 if len(jobs) > 1 else cv2.getNumThreads())):
             for job, loaded in _read_ahead(jobs, max_pixels, colorizer, readers, window=batch_size + 1):
                 if stop["stop"]:
