@@ -204,19 +204,22 @@ def lab_to_rgb8_in_gamut(lab: np.ndarray) -> np.ndarray:
 
 
 def _desaturate_into_gamut(lab: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(N, 3) Lab -> (N,) bool `outside` sRGB, and (n_outside, 3) sRGB in gamut with the same L.
+    """(N, 3) Lab -> (n,) int64 indices of the rows outside sRGB, and their (n, 3) sRGB in gamut with
+    the same L.
 
     The gray of luminance Y is (Y, Y, Y) in linear RGB, so Y + w * (rgb - Y) has luminance Y for
     every w; w is the largest weight keeping all three channels in [0, 1], set by the largest and
-    smallest one.
+    smallest one. Plane by plane, and the mix only for the rows outside: a photo's blown highlights
+    send a few percent of its pixels here.
     """
-    linear, y = lab_to_linear_rgb(lab[:, 0], lab[:, 1], lab[:, 2])  # 3 x (N,), unclipped
-    highest, lowest = np.maximum.reduce(linear), np.minimum.reduce(linear)
+    linear, y = lab_to_linear_rgb(*np.ascontiguousarray(lab.T))  # 3 x (N,), unclipped
+    highest = np.maximum(np.maximum(linear[0], linear[1]), linear[2])
+    lowest = np.minimum(np.minimum(linear[0], linear[1]), linear[2])
     with np.errstate(divide="ignore", invalid="ignore"):  # the divisions only count where selected
         weight = np.minimum(np.where(highest > 1.0, (1.0 - y) / (highest - y), 1.0),
                             np.where(lowest < 0.0, y / (y - lowest), 1.0))
     # Under 1e-3 of mixing, plain clipping moves L by less than 0.1: OpenCV's value stays.
-    outside = weight < 1.0 - 1e-3
-    gray, weight = y[outside, None], np.maximum(weight[outside, None], 0.0)
-    mixed = np.clip(gray + weight * (np.stack(linear, axis=1)[outside] - gray), 0.0, 1.0)
-    return outside, encode_srgb(mixed)
+    outside = np.flatnonzero(weight < 1.0 - 1e-3)
+    gray, weight = y[outside], np.maximum(weight[outside], 0.0)
+    mixed = np.stack([gray + weight * (channel[outside] - gray) for channel in linear], axis=1)
+    return outside, encode_srgb(np.clip(mixed, 0.0, 1.0, out=mixed))
