@@ -194,6 +194,28 @@ def test_read_only_data_caches_in_the_user_cache_folder(photo_dir, tmp_path, mon
     assert data.split.cache_locations(photos)[1].is_file()
 
 
+def test_an_outdated_cache_beside_read_only_data_is_passed_over_quietly_when_the_user_cache_serves(
+        photo_dir, tmp_path, monkeypatch, caplog):
+    """Data shipped with an older version's cache beside it, in a folder no one may write: every run
+    reads the user cache folder's copy, and says nothing about the old file it cannot replace."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    photos = photo_dir.rename(shared / "photos")
+    beside, in_user_cache = data.split.cache_locations(photos)
+    data.scan(data.PhotoSource(photos), DataConfig())  # writes beside the data
+    in_user_cache.parent.mkdir(parents=True)
+    beside.rename(in_user_cache)
+    beside.write_bytes(b"PK\x03\x04 an older version's cache")  # newer than the good one: read first
+    shared.chmod(0o555)
+    try:
+        caplog.clear()
+        assert data.check_photos(data.PhotoSource(photos)).decoded == 0
+        assert not [r for r in caplog.records if "photo check cache" in r.getMessage()]
+    finally:
+        shared.chmod(0o755)
+
+
 def test_many_photos_are_checked_by_a_process_pool_like_in_process(tmp_path):
     rng = np.random.default_rng(0)
     for index in range(70):  # above the in-process limit

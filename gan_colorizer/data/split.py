@@ -161,17 +161,24 @@ def user_cache_folder() -> Path:
 
 
 def load_cache(root: Path) -> PhotoTable | None:
-    """The newest readable cached check of `root`, or None; a damaged or outdated file is ignored."""
+    """The newest readable cached check of `root`, or None; a damaged or outdated file is ignored.
+
+    The warning only comes when no file serves: an outdated cache beside read-only data (shipped with
+    it, by an older version) is passed over in silence when the user cache folder holds a good one.
+    """
     found = []
     for path in cache_locations(root):
         try:
             found.append((path.stat().st_mtime_ns, path))
         except OSError:  # not there (yet), or not ours to read
             continue
+    unusable = []
     for _, path in sorted(found, reverse=True):
         table = _read_cache(path)
         if table is not None:
             return table
+        unusable.append(path)
+    for path in unusable:
         log.warning("%s: damaged or outdated photo check cache, ignored (it is rebuilt)", path)
     return None
 
