@@ -12,7 +12,6 @@ from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import timedelta
 from pathlib import Path
 
 import cv2
@@ -39,9 +38,6 @@ MAX_SIDE_THREADS = 2
 # Full-size images alive at once, at memory.FULL_RES_BYTES_PER_PIXEL each: the two rendering. One
 # decoding holds its 8-bit pixels and L (5 bytes a pixel), well inside that estimate's margin.
 FULL_SIZE_IMAGES_IN_FLIGHT = 2
-# Under torchrun the summary waits for the slowest rank (larger photos, a slower GPU), which on a
-# folder of millions may be far past the process group's default timeout (10 minutes with NCCL).
-GATHER_TIMEOUT = timedelta(days=1)
 
 
 @dataclass
@@ -346,19 +342,9 @@ class _FolderRun:
                 self.collect()
 
 
-def _gather_group(world: runtime.World) -> dist.ProcessGroup | None:
-    """A gloo group with a long timeout for the closing summary (made while every rank is at the start)."""
-    if world.size == 1:
-        return None
-    return dist.new_group(backend="gloo", timeout=GATHER_TIMEOUT)
-
-
 def _combine_ranks(report: FolderReport, world: runtime.World, group: dist.ProcessGroup | None) -> FolderReport:
     """Every rank's report summed into one, on every rank; rank 0 prints the other ranks' lines."""
-    if group is None:
-        return report
-    reports: list[FolderReport | None] = [None] * world.size
-    dist.all_gather_object(reports, report, group=group)
+    reports = runtime.gathered(report, group)
     if world.is_main:
         for other in reports[1:]:
             for line in [*other.notes, *other.skipped]:
@@ -395,7 +381,7 @@ def colorize_folder(src: Path, dst: Path, colorizer: Colorizer, request: Control
     if save_uncertainty:
         colorizer.check_uncertainty()
     pairs = plan_outputs(src, dst, out_format)
-    group = _gather_group(world)
+    group = runtime.summary_group()
     run = _FolderRun(colorizer, request, _Encoding(jpeg_quality, bit_depth, save_uncertainty), batch_size,
                      speaks=world.is_main)
     # Ctrl-C and SIGTERM finish the file being written and stop, instead of killing the run mid-file

@@ -12,6 +12,7 @@ import signal
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 import cv2
@@ -23,6 +24,7 @@ from torch.nn.parallel import DistributedDataParallel
 
 from gan_colorizer.errors import ConfigError, MissingWeightsError
 
+SUMMARY_TIMEOUT = timedelta(days=1)  # how long a run's closing summary waits for the slowest rank
 # glibc's mallopt options (malloc.h)
 M_TRIM_THRESHOLD, M_MMAP_MAX, M_ARENA_MAX = -1, -4, -8
 
@@ -201,3 +203,24 @@ def share_from_main(value: str | None) -> str | None:
     box = [value]
     dist.broadcast_object_list(box, src=0)
     return box[0]
+
+
+def summary_group() -> dist.ProcessGroup | None:
+    """A gloo group for gathering a colorize run's closing summary, or None outside torchrun.
+
+    Every rank must make it at the same point, at the start: the summary waits for the slowest rank
+    (larger photos, longer videos, a slower GPU), which on a folder of millions may be far past the
+    default group's timeout (10 minutes with NCCL), so this group waits a day.
+    """
+    if not dist.is_initialized() or dist.get_world_size() == 1:
+        return None
+    return dist.new_group(backend="gloo", timeout=SUMMARY_TIMEOUT)
+
+
+def gathered(value: object, group: dist.ProcessGroup | None) -> list:
+    """Every rank's `value`, in rank order, on every rank ([value] without a group)."""
+    if group is None:
+        return [value]
+    values: list = [None] * dist.get_world_size(group)
+    dist.all_gather_object(values, value, group=group)
+    return values

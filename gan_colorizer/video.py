@@ -511,12 +511,13 @@ def colorize_videos(pairs: list[tuple[Path, Path]], colorizer: Colorizer, reques
                     encoding: VideoEncoding, progress_interval: float,
                     network_every: int = 2, hints: Path | None = None) -> tuple[list[VideoReport], list[str]]:
     """Each video in turn (under torchrun, this rank's share: every WORLD_SIZE-th). Returns the reports
-    and the one-line reasons of the videos skipped; Ctrl-C stops after the frame being encoded. hints: the
-    hint file of the one video in `pairs` (others use the `name.hints.json` beside them)."""
+    and the one-line reasons of the videos skipped, of every rank (each rank prints its own skips and
+    notes as they come); Ctrl-C stops after the frame being encoded. hints: the hint file of the one
+    video in `pairs` (others use the `name.hints.json` beside them)."""
     if hints is not None and len(pairs) != 1:
         raise ConfigError(f"--hints {hints} is for one video; put each video's hints beside it as "
                           f"<name>{hint_file.SUFFIX} instead")
-    world = runtime.world()
+    world, group = runtime.world(), runtime.summary_group()
     reports, skipped = [], []
     for source, target in pairs[world.rank::world.size]:
         try:
@@ -532,4 +533,5 @@ def colorize_videos(pairs: list[tuple[Path, Path]], colorizer: Colorizer, reques
             tqdm.write(f"{source}: note: {note}")
         if report.interrupted:
             break
-    return reports, skipped
+    every = runtime.gathered((reports, skipped), group)
+    return [report for ranks, _ in every for report in ranks], [line for _, lines in every for line in lines]

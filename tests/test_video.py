@@ -1,5 +1,6 @@
 """Videos (issue 22): colorize keeps frames, timestamps and audio; colour holds still; bad files get one line."""
 import hashlib
+import subprocess
 from fractions import Fraction
 from pathlib import Path
 
@@ -11,6 +12,7 @@ from skimage import data
 from gan_colorizer import color, inference, video, video_metrics
 from gan_colorizer.cli import colorize
 from gan_colorizer.errors import ConfigError, ImageError
+from tests.test_distributed import LOOPBACK, torchrun_command
 
 av = pytest.importorskip("av", reason="PyAV (the [video] extra) is not installed")
 
@@ -164,6 +166,23 @@ def test_a_folder_run_colours_photos_and_videos_and_skips_a_bad_video(tmp_path, 
                                                "--crf", "30", "--render-size", "32"])
     assert named.exit_code == 0, named.output
     assert len(frame_times(tmp_path / "named.mkv")) == 6 and "6 of 6 frames" in named.output
+
+
+def test_under_torchrun_rank_0_lists_every_rank_s_videos_and_every_rank_exits_alike(tmp_path, tiny_checkpoint):
+    """Three videos over two ranks (rank 0: a.mp4 and c.mkv, rank 1: b.mp4, the broken one): rank 0's
+    summary names all three, and the broken video on rank 1 makes the whole run exit 1."""
+    source = tmp_path / "in"
+    source.mkdir()
+    write_video(source / "a.mp4", scene_frames(4))
+    (source / "b.mp4").write_bytes(b"not a video at all")
+    write_video(source / "c.mkv", scene_frames(5))
+    command = torchrun_command("colorize", "--in", source, "--out", tmp_path / "out", "--checkpoint",
+                               tiny_checkpoint, "--render-size", 32, "--progress-interval", 0)
+    result = subprocess.run(command, cwd=tmp_path, env=LOOPBACK, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert f"{source / 'a.mp4'}: 4 of 4 frames" in result.stdout and f"{source / 'c.mkv'}: 5 of 5 frames" in result.stdout
+    assert "b.mp4: not a readable video" in result.stdout and "1 file(s) skipped" in result.stderr + result.stdout
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.mp4", "c.mkv"]
 
 
 def test_without_pyav_a_video_is_refused_in_one_line(monkeypatch, tmp_path, tiny_colorizer):

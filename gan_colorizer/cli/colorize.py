@@ -139,8 +139,9 @@ def main(src: Path, dst: Path, checkpoint: Path | None, backend: str | None, ren
         if runtime.world().is_main:
             click.echo("interrupted before any image was written")
         raise SystemExit(130) from None
-    if not runtime.world().is_main:
-        raise SystemExit(130 if report.interrupted else 1 if report.skipped else 0)
+    if not runtime.world().is_main:  # the reports are every rank's: rank 0 prints them, all exit alike
+        interrupted = report.interrupted or any(film.interrupted for film in film_reports)
+        raise SystemExit(130 if interrupted else 1 if report.skipped or film_skips else 0)
     if any(film.interrupted for film in film_reports):
         film = next(film for film in film_reports if film.interrupted)
         click.echo(f"interrupted: {film.source} stopped after {film.frames} frames; its partial output was removed")
