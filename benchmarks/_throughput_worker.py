@@ -2,7 +2,7 @@
 peak memory (what colorizing adds to the process once the model is loaded and warm; Linux only): `PYTHONPATH=TREE python _throughput_worker.py CHECKPOINT PHOTO RUNS` prints one JSON line.
 
 Uses only `Colorizer.from_checkpoint`, `folder.colorize_folder` and, where the tree has it (as its
-tools/colorize.py does), `runtime.reuse_freed_memory`, so the tree on PYTHONPATH (today's code or a
+tools/colorize.py does), `memory.reuse_freed_memory`, so the tree on PYTHONPATH (today's code or a
 baseline checkout) is the one timed.
 """
 import json
@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 import gan_colorizer
-from gan_colorizer import folder, inference, runtime
+from gan_colorizer import folder, inference, memory
 
 
 def _status_mb(field: str) -> float:
@@ -24,7 +24,7 @@ def _status_mb(field: str) -> float:
 
 def main(checkpoint: str, photo: str, runs: int) -> None:
     colorizer = inference.Colorizer.from_checkpoint(Path(checkpoint))
-    settle = getattr(runtime, "reuse_freed_memory", None)  # what tools/colorize.py does, in trees that have it
+    settle = getattr(memory, "reuse_freed_memory", None)  # what tools/colorize.py does, in trees that have it
     if settle is not None:
         settle()
     with tempfile.TemporaryDirectory() as tmp:

@@ -6,9 +6,13 @@ its padded input (PAD_MULTIPLE, BORDER_MARGIN) are defined here because the esti
 inference.py runs the network at exactly that size.
 """
 import bisect
+import ctypes
 import os
 
 from gan_colorizer.errors import ImageError
+
+# glibc's mallopt options (malloc.h)
+M_TRIM_THRESHOLD, M_MMAP_MAX, M_ARENA_MAX = -1, -4, -8
 
 # Peak memory of one network call on the CPU, measured with the bundled model (docs/performance.md,
 # "Memory"): the convolutions hold about 280 bytes per working pixel; the self-attention block on the
@@ -65,18 +69,63 @@ def memory_needed(height: int, width: int, render_size: int, full_size_images: i
 
 def available_memory() -> int | None:
     """Bytes this process can still allocate without swapping or the OOM killer: the kernel's
-    MemAvailable (free plus reclaimable cache), else free pages; None where neither is known."""
+    MemAvailable (free plus reclaimable cache), else free pages, plus what this process freed and
+    keeps for reuse (`reuse_freed_memory`); None where the system's part is not known."""
     try:
         with open("/proc/meminfo") as meminfo:
             for line in meminfo:
                 if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024  # the kernel reports kB
+                    return int(line.split()[1]) * 1024 + _kept_free_bytes()  # the kernel reports kB
     except OSError:  # not Linux
         pass
     try:
-        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") + _kept_free_bytes()
     except (ValueError, OSError):  # macOS and Windows name neither
         return None
+
+
+class _MallInfo2(ctypes.Structure):
+    """glibc's `struct mallinfo2` (malloc.h, glibc 2.33+): every field a size_t."""
+
+    _fields_ = [(name, ctypes.c_size_t) for name in
+                ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks", "fordblks",
+                 "keepcost")]
+
+
+def _glibc() -> ctypes.CDLL | None:
+    try:
+        return ctypes.CDLL("libc.so.6")
+    except OSError:  # not glibc (macOS, musl, Windows)
+        return None
+
+
+def _kept_free_bytes() -> int:
+    """Bytes freed inside this process's malloc heap and not returned to the system (glibc's
+    mallinfo2 `fordblks`), 0 where unknown: the kernel counts them as used, yet the next image gets them."""
+    libc = _glibc()
+    mallinfo2 = getattr(libc, "mallinfo2", None)
+    if mallinfo2 is None:
+        return 0
+    mallinfo2.restype = _MallInfo2
+    return int(mallinfo2().fordblks)
+
+
+def reuse_freed_memory() -> None:
+    """Keep freed memory in this process for the next large image instead of returning it (process-wide).
+
+    glibc hands every array above 32 MB out as a fresh mapping and unmaps it on free, and a thread's
+    heap that empties is unmapped too, so each 12 MP photo's dozen full-size arrays come back as new
+    pages the kernel must zero: `perf` found a quarter of a folder run's CPU in `clear_page`. Serving
+    large blocks from the heap (no mmap, never trimmed) reuses the previous photo's pages instead: 0.32
+    -> 0.26 s a photo over a folder (docs/performance.md); the process keeps its peak once reached,
+    which `available_memory` counts as free. Call it before threads start (glibc fixes its arena count
+    once). A no-op where libc is not glibc.
+    """
+    mallopt = getattr(_glibc(), "mallopt", None)
+    if mallopt is None:
+        return
+    for option, value in ((M_MMAP_MAX, 0), (M_TRIM_THRESHOLD, 2 ** 31 - 1), (M_ARENA_MAX, 1)):
+        mallopt(option, value)
 
 
 def _gigabytes(size: float) -> str:

@@ -5,7 +5,6 @@ then joins the process group (NCCL on CUDA, gloo on CPU) and gives each process 
 plain `python tools/...` run sees no such variables and runs as rank 0 of 1: the helpers below are
 then no-ops, so the training code has one path for both.
 """
-import ctypes
 import os
 import random
 import signal
@@ -25,8 +24,6 @@ from torch.nn.parallel import DistributedDataParallel
 from gan_colorizer.errors import ConfigError, MissingWeightsError
 
 SUMMARY_TIMEOUT = timedelta(days=1)  # how long a run's closing summary waits for the slowest rank
-# glibc's mallopt options (malloc.h)
-M_TRIM_THRESHOLD, M_MMAP_MAX, M_ARENA_MAX = -1, -4, -8
 
 
 def pick_device(name: str = "auto") -> torch.device:
@@ -110,24 +107,6 @@ def stop_on_signals(signums: tuple[int, ...]) -> Iterator[dict]:
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
-
-
-def reuse_freed_memory() -> None:
-    """Keep freed memory in this process for the next large image instead of returning it (process-wide).
-
-    glibc hands every array above 32 MB out as a fresh mapping and unmaps it on free, and a thread's
-    heap that empties is unmapped too, so each 12 MP photo's dozen full-size arrays come back as new
-    pages the kernel must zero: `perf` found a quarter of a folder run's CPU in `clear_page`. Serving
-    large blocks from the heap (no mmap, never trimmed) reuses the previous photo's pages instead: 0.32
-    -> 0.26 s a photo over a folder (docs/performance.md); the process keeps its peak once reached. Call
-    it before threads start (glibc fixes its arena count once). A no-op where libc is not glibc.
-    """
-    try:
-        mallopt = ctypes.CDLL("libc.so.6").mallopt
-    except (OSError, AttributeError):
-        return
-    for option, value in ((M_MMAP_MAX, 0), (M_TRIM_THRESHOLD, 2 ** 31 - 1), (M_ARENA_MAX, 1)):
-        mallopt(option, value)
 
 
 @contextmanager

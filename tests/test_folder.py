@@ -149,12 +149,12 @@ def test_two_processes_share_the_files_and_rank0_reports_all(tmp_path: Path, tin
 @pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="malloc tuning is glibc's")
 def test_reuse_freed_memory_serves_the_next_large_array_from_pages_already_there():
     """A 12 MP photo's float arrays freed and made again: without the setting each one is a fresh
-    mapping the kernel zeroes page by page; with it the same pages come back (a fresh process, since
-    the setting is process-wide)."""
+    mapping the kernel zeroes page by page; with it the same pages come back, and the memory check
+    counts them as free (a fresh process, since the setting is process-wide)."""
     script = """
 import resource
 import numpy as np
-from gan_colorizer import runtime
+from gan_colorizer import memory
 
 def faults_of_large_arrays():
     np.ones((3000, 4000), np.float32)  # the first one may grow the heap
@@ -164,10 +164,12 @@ def faults_of_large_arrays():
     return resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
 
 plain = faults_of_large_arrays()
-runtime.reuse_freed_memory()
-print(plain, faults_of_large_arrays())
+memory.reuse_freed_memory()
+reused = faults_of_large_arrays()
+print(plain, reused, memory._kept_free_bytes())
 """
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
-    plain, reused = map(int, done.stdout.split())
+    plain, reused, kept = map(int, done.stdout.split())
     assert plain >= 8  # 4 x 48 MB of new pages, 4 KB or 2 MB each
     assert reused < plain / 10
+    assert kept >= 48e6  # and the memory check counts the kept 48 MB as free for the next photo

@@ -110,11 +110,11 @@ def main(src: Path, dst: Path, checkpoint: Path | None, backend: str | None, ren
     """Colorize an image or a video, or every image and video under a folder, into --out, each at its own
     resolution. A video's colour holds still along the motion; its audio and subtitles are copied
     (needs pip install 'gan-colorizer[video]'); `--out film.mp4` names the output of one video."""
-    from gan_colorizer import folder, images, inference, mood, runtime, video  # torch: not needed for --help
+    from gan_colorizer import folder, images, inference, memory, mood, runtime, video  # torch: not needed for --help
 
     try:
         check_options(render_size, max_render_size, out_format, bit_depth)
-        runtime.reuse_freed_memory()
+        memory.reuse_freed_memory()
         with runtime.distributed(device) as run_device:
             request = mood.control(mood_name, target_color, reference, strength, learned=not shift,
                                    temperature=temperature)
